@@ -1,0 +1,20 @@
+"""Suite-wide settings: no model hub, no telemetry, state in a temporary directory."""
+
+import os
+
+# Set before any library import: loading by hub id must fail fast, never hang on the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture()
+def state_dir(tmp_path, monkeypatch):
+    """A fresh RAG_PIPELINE_HOME for one test."""
+    root = tmp_path / "state"
+    monkeypatch.setenv("RAG_PIPELINE_HOME", str(root))
+    return root
