@@ -1,0 +1,215 @@
+"""`rag-pipeline`: the pipeline outside the Dagster UI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+# A model hub is optional: never hang on it, and never let Chroma phone home.
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def cmd_init(args) -> int:
+    from rag_pipeline.defs.partitions import sync_registry_partitions
+    from rag_pipeline.defs.runner import get_instance, instance_home
+
+    home = instance_home()
+    changes = sync_registry_partitions(get_instance())
+    print(f"Dagster instance: {home}")
+    for name, change in changes.items():
+        if change["added"] or change["removed"]:
+            print(f"  {name}: +{len(change['added'])} -{len(change['removed'])}")
+    return 0
+
+
+def cmd_ingest(args) -> int:
+    from rag_pipeline.ingest.document import ingest_document
+    from rag_pipeline.ingest.errors import IngestError
+
+    try:
+        summary = ingest_document(args.source, Path(args.out), paper_id=args.paper_id,
+                                  chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap)
+    except (IngestError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _print_json(summary)
+    return 0
+
+
+def cmd_retrieve(args) -> int:
+    from rag_pipeline.config import load_pipeline_config
+    from rag_pipeline.index.retrieve import retrieve_from_dir
+
+    config = load_pipeline_config(args.config)
+    results = retrieve_from_dir(
+        Path(args.dir), args.question, top_k=args.top_k, top_n=args.top_n,
+        embedder_config=config.get("embedder"), reranker_config=config.get("reranker"),
+    )
+    if args.json:
+        _print_json(results)
+    else:
+        for row in results:
+            marker = "*" if row.get("kept") else " "
+            rerank = row.get("rerank_score")
+            print(f"{marker}{row['rank']:>3} {row['chunk_id']:<24} vector {row['vector_score']:.4f}"
+                  + (f" rerank {rerank:.4f}" if rerank is not None else "") + f"  {row['text'][:100]!r}")
+    return 0
+
+
+def cmd_sync(args) -> int:
+    from rag_pipeline.defs.partitions import sync_registry_partitions
+    from rag_pipeline.defs.runner import get_instance
+
+    _print_json(sync_registry_partitions(get_instance()))
+    return 0
+
+
+def cmd_models(args) -> int:
+    from rag_pipeline.generate.registry import load_models
+
+    for spec in load_models():
+        where = "offline" if spec.offline else "needs hub/GPU"
+        print(f"{spec.name:<24} {spec.backend:<13} {','.join(spec.tasks):<15} {where:<14} {spec.model or ''}")
+    return 0
+
+
+def demo_selection() -> dict:
+    """The offline default: the demo corpus with the packaged LLM and baselines, plus the recorded study."""
+    from rag_pipeline.datasets import load_papers
+    from rag_pipeline.generate.registry import load_models
+
+    papers = load_papers()
+    models = [m for m in load_models() if m.offline]
+    return {
+        "papers": [p.id for p in papers if p.collection == "demo"],
+        "models": [m.name for m in models if m.backend != "recorded"],
+        "study_papers": [p.id for p in papers if p.collection == "reference_study"],
+        "study_models": [m.name for m in models if m.backend == "recorded"],
+    }
+
+
+def cmd_demo(args) -> int:
+    import pandas as pd
+
+    from rag_pipeline.defs.runner import get_instance, run_pipeline
+    from rag_pipeline.reporting import build_all, retrieval_table
+    from rag_pipeline.settings import state_paths
+
+    selection = demo_selection()
+    if args.models:
+        selection["models"] = args.models.split(",")
+    instance = get_instance()
+    print(f"state: {state_paths().root}\npapers: {', '.join(selection['papers'])}\nmodels: {', '.join(selection['models'])}"
+          f"\nrecorded study: {', '.join(selection['study_models'])} on {len(selection['study_papers'])} papers")
+    summary = run_pipeline(instance, judge=not args.no_judge, **selection)
+    paths = state_paths()
+    from rag_pipeline.artifacts import ArtifactStore
+
+    store = ArtifactStore(paths.artifacts)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print("\nRetrieval on the demo corpus (offline embedder):")
+        print(retrieval_table(store).to_string(index=False))
+        result = build_all(store, paths, inputs=None)
+        print("\nLeaderboard:")
+        print(result.markdown)
+    print(f"\nreport: {result.report_path}")
+    if summary.failed:
+        print(f"\n{len(summary.failed)} partition(s) failed:")
+        for key, message in summary.failed.items():
+            print(f"  {key}: {message}")
+    return 1 if summary.failed and not summary.succeeded else 0
+
+
+def cmd_explain(args) -> int:
+    from rag_pipeline.artifacts import ArtifactStore
+    from rag_pipeline.lineage import LineageError, explain_score, format_lineage
+    from rag_pipeline.settings import state_paths
+
+    try:
+        lineage = explain_score(ArtifactStore(state_paths().artifacts), args.score_id)
+    except LineageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json(lineage)
+    else:
+        print(format_lineage(lineage))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from rag_pipeline.artifacts import ArtifactStore
+    from rag_pipeline.reporting import build_all
+    from rag_pipeline.settings import state_paths
+
+    paths = state_paths()
+    result = build_all(ArtifactStore(paths.artifacts), paths, inputs=None, out_path=Path(args.out) if args.out else None)
+    if args.json:
+        _print_json(result.json)
+    else:
+        print(result.report_path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag-pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="create the state directory and Dagster instance; sync partitions")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("sync", help="sync the papers/models partitions with the registries")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("ingest", help="PDF or arXiv id → markdown.md, text.md, sections.json, chunks.parquet")
+    p.add_argument("source", help="a local PDF path, an arXiv id (1706.03762) or an arxiv.org URL")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--paper-id", default=None, help="slug id (default: derived from the file name / arXiv id)")
+    p.add_argument("--chunk-size", type=int, default=800)
+    p.add_argument("--chunk-overlap", type=int, default=100)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("retrieve", help="rank the chunks of an `ingest` directory for a question")
+    p.add_argument("dir", help="a directory written by `rag-pipeline ingest`")
+    p.add_argument("--question", required=True)
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--top-n", type=int, default=2)
+    p.add_argument("--config", default=None, help="pipeline config (default data/pipeline.yaml)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_retrieve)
+
+    p = sub.add_parser("models", help="list the model registry")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("demo", help="run the offline default end to end and print the results")
+    p.add_argument("--models", default=None, help="comma-separated models instead of the offline default set")
+    p.add_argument("--no-judge", action="store_true", help="skip the LLM judge")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("explain", help="walk a score back to its generation, chunks, text and PDF")
+    p.add_argument("score_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("report", help="write the HTML report and print its path")
+    p.add_argument("--json", action="store_true", help="print the leaderboard as JSON instead")
+    p.add_argument("--out", default=None, help="report path (default <state>/reports/report.html)")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""When assets re-run on their own, registry sync, and the re-evaluation schedule."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from rag_pipeline.defs.partitions import MODELS, PAPERS, partition_changes
+
+
+def on_input_change() -> dg.AutomationCondition:
+    """Run when a partition is newly missing, an input's *data version* changed, or the code changed.
+
+    Unlike `AutomationCondition.eager()`, a re-materialized input whose content hash is unchanged
+    does not trigger this, so expensive generation re-runs only on real changes.
+    """
+    became_stale = (
+        dg.AutomationCondition.newly_missing()
+        | dg.AutomationCondition.any_deps_match(dg.AutomationCondition.data_version_changed())
+        | dg.AutomationCondition.code_version_changed()
+    ).since_last_handled()
+    return (
+        became_stale
+        & ~dg.AutomationCondition.any_deps_missing()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label("on_input_change")
+
+
+@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+def registry_sensor(context: dg.SensorEvaluationContext):
+    """Keep the `papers` and `models` partitions in sync with data/papers.yaml and data/models.yaml.
+
+    A newly registered model's partitions become 'newly missing', so the automation conditions
+    generate and score it on its own; ingestion and the index are untouched.
+    """
+    changes = partition_changes(context.instance)
+    requests = []
+    for definition in (PAPERS, MODELS):
+        change = changes[definition.name]
+        if change["added"]:
+            requests.append(definition.build_add_request(change["added"]))
+        for key in change["removed"]:
+            requests.append(definition.build_delete_request([key]))
+    if not requests:
+        return dg.SkipReason("registries and partitions agree")
+    return dg.SensorResult(dynamic_partitions_requests=requests)

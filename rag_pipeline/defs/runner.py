@@ -1,0 +1,128 @@
+"""Materialize selections of the asset graph in-process on a real Dagster instance.
+
+Used by `rag-pipeline demo` and the tests; the UI does the same through its launchpad. A failing
+partition is reported and the others carry on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+from tqdm import tqdm
+
+from rag_pipeline.defs.partitions import sync_registry_partitions
+from rag_pipeline.settings import state_paths
+
+INSTANCE_CONFIG = """\
+# Written by `rag-pipeline init`. Generation and judging share one accelerator: the `gpu` pool
+# runs one such step at a time across all runs.
+concurrency:
+  pools:
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
+def instance_home() -> Path:
+    """DAGSTER_HOME, defaulting to <state>/dagster; created with the instance config if new."""
+    home = Path(os.environ.get("DAGSTER_HOME") or state_paths().dagster_home)
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(INSTANCE_CONFIG, encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def get_instance() -> dg.DagsterInstance:
+    instance_home()
+    return dg.DagsterInstance.get()
+
+
+@dataclass
+class RunSummary:
+    succeeded: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def merge(self, other: "RunSummary") -> "RunSummary":
+        self.succeeded += other.succeeded
+        self.failed.update(other.failed)
+        return self
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            while error.cause is not None and "dagster" in (error.cls_name or "").lower():
+                error = error.cause
+            return f"{event.step_key}: {error.message.strip()}"
+    return "run failed"
+
+
+def materialize_partitions(
+    instance: dg.DagsterInstance,
+    selection: list[str],
+    partition_keys: list,
+    label: str,
+    resources: dict | None = None,
+    progress: bool = True,
+) -> RunSummary:
+    """Materialize `selection` (asset names) once per partition key; failures are collected, not raised."""
+    from rag_pipeline.definitions import ALL_ASSETS, defs
+
+    summary = RunSummary()
+    resources = resources if resources is not None else dict(defs.resources)
+    for key in tqdm(partition_keys, desc=label, disable=not progress, unit="partition"):
+        result = dg.materialize(
+            ALL_ASSETS,
+            selection=selection,
+            partition_key=key,
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            tags={"rag_pipeline/launched_by": "cli"},
+        )
+        name = str(key)
+        if result.success:
+            summary.succeeded.append(name)
+        else:
+            summary.failed[name] = _failure_message(result)
+    return summary
+
+
+INGEST_SELECTION = ["paper_pdf", "paper_markdown", "paper_text", "paper_chunks", "paper_index", "retrievals", "retrieval_metrics"]
+GENERATION_SELECTION = ["summaries", "answers", "generation_metrics"]
+
+
+def model_paper_key(model: str, paper: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"model": model, "paper": paper})
+
+
+def run_pipeline(
+    instance: dg.DagsterInstance,
+    papers: list[str],
+    models: list[str],
+    study_papers: list[str] = (),
+    study_models: list[str] = (),
+    judge: bool = True,
+    resources: dict | None = None,
+    progress: bool = True,
+) -> RunSummary:
+    """The whole graph for a selection: ingest `papers`, generate `models` on them, load the
+    recorded study (`study_models` × `study_papers`, which need no ingestion), judge, leaderboard."""
+    sync_registry_partitions(instance)
+    summary = materialize_partitions(instance, INGEST_SELECTION, papers, "ingest", resources, progress)
+    ingested = [p for p in papers if p in summary.succeeded]
+    keys = [model_paper_key(m, p) for m in models for p in ingested]
+    keys += [model_paper_key(m, p) for m in study_models for p in study_papers]
+    summary.merge(materialize_partitions(instance, GENERATION_SELECTION, keys, "generate", resources, progress))
+    if judge:
+        judged = sorted(set(ingested) | set(study_papers))
+        summary.merge(materialize_partitions(instance, ["judgments"], judged, "judge", resources, progress))
+    summary.merge(materialize_partitions(instance, ["leaderboard"], [None], "leaderboard", resources, progress))
+    return summary
