@@ -48,13 +48,16 @@ class PaperSpec:
     arxiv_id: str | None = None
     arxiv_version: str | None = None
     pdf_path: Path | None = None
+    # A source that cannot be used (e.g. an invalid arXiv id) fails this paper's partition only,
+    # with this message, instead of breaking the whole registry.
+    source_error: str | None = None
 
     @property
     def source(self) -> str:
         """Human-readable source: the arXiv abs URL or the local path."""
         if self.arxiv_id:
             return f"https://arxiv.org/abs/{self.arxiv_id}{self.arxiv_version or ''}"
-        return str(self.pdf_path)
+        return str(self.pdf_path) if self.pdf_path else "(invalid source)"
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ def paper_from_entry(entry: dict, base_dir: Path, where: str = "entry") -> Paper
         try:
             arxiv_id, version = parse_arxiv_ref(str(entry["arxiv"]))
         except ValueError as exc:
-            raise RegistryError(f"{where}: paper {paper_id!r}: {exc}") from exc
+            return PaperSpec(source_error=str(exc), **common)
         return PaperSpec(arxiv_id=arxiv_id, arxiv_version=version, **common)
     pdf = Path(str(entry["pdf"])).expanduser()
     return PaperSpec(pdf_path=pdf if pdf.is_absolute() else (base_dir / pdf).resolve(), **common)

@@ -1,6 +1,5 @@
 """The one Dagster Definitions object (workspace.yaml points here)."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -22,3 +22,12 @@ def validate_slug(value: str, kind: str = "id") -> str:
             "starting with a letter or digit (no '/', '|', ',', '[', ']', spaces or '..')"
         )
     return value
+
+
+def slugify(value: str, kind: str = "id") -> str:
+    """Turn a free name (a file stem, an arXiv id) into a valid slug: lower-case, runs of other
+    characters become '-', at most 64 characters. Raises InvalidIdError if nothing usable is left."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", str(value).strip().lower())
+    slug = re.sub(r"[-_]*\.[-_.]*", ".", slug)  # no '..' and no '-.' pairs
+    slug = re.sub(r"-{2,}", "-", slug).strip("-._")[:64].rstrip("-._")
+    return validate_slug(slug, kind)

@@ -1,6 +1,5 @@
 """When assets re-run on their own, registry sync, and the re-evaluation schedule."""
 
-from __future__ import annotations
 
 import dagster as dg
 

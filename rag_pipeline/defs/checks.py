@@ -1,6 +1,5 @@
 """Asset checks: properties every materialization must keep, visible in the UI."""
 
-from __future__ import annotations
 
 import dagster as dg
 

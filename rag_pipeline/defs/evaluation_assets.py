@@ -1,6 +1,5 @@
 """Evaluation assets: per-partition metric rows, per-paper judge verdicts, the leaderboard and report."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd

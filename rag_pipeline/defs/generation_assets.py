@@ -4,7 +4,6 @@ Both run in the `gpu` pool (limit 1 in the instance config) and share one loaded
 all papers of one model in a run use a single model load, and the previous model is freed first.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd

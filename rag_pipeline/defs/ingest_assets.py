@@ -1,6 +1,5 @@
 """Ingestion assets, partitioned by paper: PDF → markdown → text → chunks → index → retrievals."""
 
-from __future__ import annotations
 
 import time
 
@@ -40,12 +39,15 @@ def frame_version(frame: pd.DataFrame, columns: list[str]) -> dg.DataVersion:
           automation_condition=on_input_change())
 def paper_pdf(context: dg.AssetExecutionContext, state: StateResource) -> dg.MaterializeResult:
     """The paper's PDF: downloaded from arXiv (retries, backoff) or copied from a local path; checked to be a readable PDF with a text layer."""
+    from rag_pipeline.ingest.errors import InvalidSourceError
     from rag_pipeline.ingest.fetch import fetch_pdf
 
     paper_id = context.partition_key
     registry = papers_by_id()
     if paper_id not in registry:
         raise dg.Failure(f"paper {paper_id!r} is not in data/papers.yaml (removed from the registry?)")
+    if registry[paper_id].source_error:
+        raise InvalidSourceError(paper_id, registry[paper_id].source_error)
     store = state.store()
     target_dir = store.path("paper_pdf", paper_id, suffix=".pdf").parent
     record = fetch_pdf(registry[paper_id], target_dir)

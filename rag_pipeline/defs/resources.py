@@ -3,7 +3,6 @@
 Defaults come from data/pipeline.yaml; the launchpad can override any field per run.
 """
 
-from __future__ import annotations
 
 from functools import lru_cache
 from typing import Optional

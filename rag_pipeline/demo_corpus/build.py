@@ -30,7 +30,10 @@ def source_paths(sources_dir: Path | None = None) -> list[Path]:
 
 
 def load_source(path: Path) -> dict:
-    """Read and validate one source file; its ``id`` must be a ``demo-`` slug equal to the file stem."""
+    """Read and validate one source file.
+
+    Its ``id`` must be a ``demo-`` slug equal to the file stem; errors name the file.
+    """
     path = Path(path)
     try:
         source = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -64,13 +67,18 @@ def pdf_path(paper_id: str, out_dir: Path | None = None) -> Path:
 
 def render_source(source: dict, out_dir: Path | None = None) -> Path:
     """Render one loaded source with the column layout it asks for (``columns``, default 1)."""
-    return render_paper(source, pdf_path(source["id"], out_dir), columns=int(source.get("columns", 1)))
+    return render_paper(
+        source, pdf_path(source["id"], out_dir), columns=int(source.get("columns", 1))
+    )
 
 
 def build_demo_corpus(
     out_dir: Path | None = None, sources_dir: Path | None = None, progress: bool = True
 ) -> list[Path]:
-    """Render every source into ``out_dir`` (default ``data/demo_corpus/pdf``); returns the PDF paths."""
+    """Render every source into ``out_dir`` (default ``data/demo_corpus/pdf``).
+
+    Returns the PDF paths, one per source, in paper id order.
+    """
     sources = load_sources(sources_dir)
     if not sources:
         where = sources_dir or corpus_dir() / "sources"

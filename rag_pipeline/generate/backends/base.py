@@ -1,0 +1,72 @@
+"""The one interface every generation backend implements, and text post-processing they share."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from rag_pipeline.generate.types import GenerationRequest
+
+_THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+
+
+@dataclass
+class GenerationResult:
+    """What a backend returns for one request (in request order).
+
+    ``prompt`` is the exact text the model saw when the backend rendered one (a chat template);
+    None lets the runner store the model-independent plain rendering instead.
+    """
+
+    output: str = ""
+    thinking: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_s: float | None = None
+    error: str = ""
+    prompt: str | None = None
+    notes: str = ""
+
+
+class Backend(ABC):
+    """Generates outputs for a list of requests with one loaded model."""
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    @abstractmethod
+    def generate(self, requests: list[GenerationRequest], progress: bool = True) -> list[GenerationResult]:
+        """One result per request, in request order; a failed item is a result with ``error`` set."""
+
+    def close(self) -> None:
+        """Release the model and its memory (no-op for backends that hold none)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def split_thinking(text: str) -> tuple[str, str]:
+    """Split ``<think>...</think>`` reasoning from an answer: returns (answer, thinking).
+
+    Handles a template that opened the think block in the prompt (only ``</think>`` in the output)
+    and an unfinished block (cut by max_new_tokens: everything is thinking, the answer is empty).
+    """
+    thoughts = [match.strip() for match in _THINK_BLOCK.findall(text)]
+    text = _THINK_BLOCK.sub("", text)
+    if "</think>" in text:
+        before, _, text = text.partition("</think>")
+        thoughts.insert(0, before.replace("<think>", "").strip())
+    elif "<think>" in text:
+        text, _, unfinished = text.partition("<think>")
+        thoughts.append(unfinished.strip())
+    return text.strip(), "\n\n".join(t for t in thoughts if t)
+
+
+def cut_at_stop_strings(text: str, stop_strings: tuple[str, ...] | list[str]) -> str:
+    """The text before the first occurrence of any stop string."""
+    positions = [text.find(stop) for stop in stop_strings if stop and stop in text]
+    return text[: min(positions)] if positions else text

@@ -1,0 +1,155 @@
+"""Generation through an OpenAI-compatible chat-completions server (vLLM, TGI, Ollama, OpenAI).
+
+The API key is read from the environment variable the spec names (``api_key_env``) and is only ever
+placed in the Authorization header: never in rows, metadata, logs or error messages. Transient
+failures (HTTP 429 and 5xx, timeouts, connection errors) are retried with exponential backoff; after
+the last attempt, or on any other failure (4xx, malformed JSON, missing fields), the item becomes a
+row with the reason in ``error``. Requests run concurrently, ``batch_size`` at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tqdm.auto import tqdm
+
+from rag_pipeline.generate.backends.base import Backend, GenerationResult, cut_at_stop_strings, split_thinking
+from rag_pipeline.generate.prompts import continues_prefill, plain_render
+from rag_pipeline.generate.registry import ModelSpec
+from rag_pipeline.generate.types import GenerationRequest
+
+
+class MissingApiKeyError(RuntimeError):
+    """The environment variable that should hold a model's API key is not set."""
+
+
+class _Transient(Exception):
+    """A failure worth retrying (429, 5xx, timeout, connection error)."""
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, (_Transient, httpx.TimeoutException, httpx.TransportError))
+
+
+class OpenAIBackend(Backend):
+    """Chat completions over HTTP with retries; one result per request, in order."""
+
+    def __init__(self, spec: ModelSpec, backoff_initial_s: float = 1.0, backoff_max_s: float = 30.0):
+        super().__init__(spec)
+        headers = {"Content-Type": "application/json"}
+        if spec.api_key_env:
+            key = os.environ.get(spec.api_key_env)
+            if not key:
+                raise MissingApiKeyError(
+                    f"model {spec.name!r}: environment variable {spec.api_key_env} is not set; "
+                    f"export {spec.api_key_env}=<your key> (the key is read only from the environment)"
+                )
+            headers["Authorization"] = f"Bearer {key}"
+        self._backoff = (backoff_initial_s, backoff_max_s)
+        self._client = httpx.Client(base_url=spec.base_url.rstrip("/"), headers=headers, timeout=spec.timeout_s)
+
+    def _payload(self, request: GenerationRequest) -> dict[str, Any]:
+        spec = self.spec
+        decoding = spec.decoding_for(request.task)
+        payload: dict[str, Any] = {"model": spec.model, "messages": request.messages, "max_tokens": spec.max_new_tokens}
+        if decoding.get("do_sample"):
+            for key in ("temperature", "top_p"):
+                if decoding.get(key) is not None:
+                    payload[key] = decoding[key]
+            # Not in OpenAI's API, accepted by vLLM/TGI-style servers; sent only when configured.
+            for key in ("top_k", "min_p"):
+                if decoding.get(key) is not None:
+                    payload[key] = decoding[key]
+        else:
+            payload["temperature"] = 0.0
+        if decoding.get("repetition_penalty") is not None:
+            payload["repetition_penalty"] = decoding["repetition_penalty"]
+        if decoding.get("seed") is not None:
+            payload["seed"] = decoding["seed"]
+        if spec.stop_strings:
+            payload["stop"] = list(spec.stop_strings)
+        template_kwargs = {}
+        if spec.enable_thinking is not None:
+            template_kwargs["enable_thinking"] = spec.enable_thinking
+        if continues_prefill(spec, request.messages):
+            payload["continue_final_message"] = True
+            payload["add_generation_prompt"] = False
+        if template_kwargs:
+            payload["chat_template_kwargs"] = template_kwargs
+        return payload
+
+    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        response = self._client.post("/chat/completions", json=payload)
+        if response.status_code == 429 or response.status_code >= 500:
+            raise _Transient(f"HTTP {response.status_code}: {response.text[:200]}")
+        if response.status_code >= 400:
+            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise RuntimeError(f"response is not JSON: {response.text[:200]!r}") from exc
+
+    def _one(self, request: GenerationRequest) -> GenerationResult:
+        payload = self._payload(request)
+        prompt = plain_render(request.messages, continues_prefill(self.spec, request.messages))
+        retrying = Retrying(
+            stop=stop_after_attempt(self.spec.max_retries + 1),
+            wait=wait_exponential(multiplier=self._backoff[0], max=self._backoff[1]),
+            retry=retry_if_exception(_is_transient),
+            reraise=False,
+        )
+        started = time.perf_counter()
+        try:
+            body = retrying(self._post, payload)
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            return GenerationResult(
+                error=f"{self.spec.base_url} failed after {self.spec.max_retries + 1} attempts: "
+                f"{type(last).__name__}: {last}",
+                prompt=prompt,
+            )
+        except Exception as exc:  # noqa: BLE001 - every other failure is recorded in the row
+            return GenerationResult(error=f"{self.spec.base_url}: {type(exc).__name__}: {exc}", prompt=prompt)
+        latency = time.perf_counter() - started
+        try:
+            message = body["choices"][0]["message"]
+            content = message["content"]
+            if not isinstance(content, str):
+                raise TypeError(f"message.content is {type(content).__name__}")
+        except (KeyError, IndexError, TypeError) as exc:
+            return GenerationResult(
+                error=f"{self.spec.base_url}: malformed chat completion (missing {exc}): {str(body)[:200]}",
+                prompt=prompt,
+            )
+        answer, thinking = split_thinking(cut_at_stop_strings(content, self.spec.stop_strings))
+        reasoning = message.get("reasoning_content") or ""
+        usage = body.get("usage") or {}
+        return GenerationResult(
+            output=answer,
+            thinking="\n\n".join(t for t in (reasoning.strip(), thinking) if t),
+            input_tokens=usage.get("prompt_tokens"),
+            output_tokens=usage.get("completion_tokens"),
+            latency_s=latency,
+            prompt=prompt,
+        )
+
+    def generate(self, requests: list[GenerationRequest], progress: bool = True) -> list[GenerationResult]:
+        """Send the requests ``batch_size`` at a time; results in request order."""
+        with ThreadPoolExecutor(max_workers=self.spec.batch_size) as pool:
+            return list(
+                tqdm(
+                    pool.map(self._one, requests),
+                    total=len(requests),
+                    disable=not progress,
+                    desc=f"generate {self.spec.name}",
+                    unit="item",
+                )
+            )
+
+    def close(self) -> None:
+        self._client.close()

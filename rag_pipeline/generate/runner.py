@@ -1,0 +1,144 @@
+"""One call per (model, list of requests): cache look-up, one model load for the misses, rows out.
+
+The cache key of an item is everything that determines its output: the model's identity, the
+rendered prompt (model-independent plain rendering, so a look-up needs no tokenizer) and the task;
+recorded outputs are looked up by item, so their key includes the item id. Hits are returned
+without loading the model (``cache_hit=True``, the originally measured latency kept). Failures are
+rows with ``error`` and are not cached: they are retried on the next run.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from rag_pipeline.cache import ContentCache
+from rag_pipeline.generate.backends import Backend, GenerationResult, load_backend
+from rag_pipeline.generate.prompts import PROMPT_VERSION, continues_prefill, plain_render, prompt_hash
+from rag_pipeline.generate.registry import ModelSpec
+from rag_pipeline.generate.types import GenerationRequest, GenerationRow, decoding_json
+from rag_pipeline.hashing import content_hash
+from rag_pipeline.settings import StatePaths, state_paths
+
+# What a cache entry keeps: the model's answer and how it was measured, not the item's ids.
+_CACHED_FIELDS = (
+    "output", "thinking", "latency_s", "input_tokens", "output_tokens",
+    "prompt", "model_revision", "created_at", "notes",
+)
+
+
+def generation_cache(state: StatePaths | None = None) -> ContentCache:
+    """The generation cache of a state directory."""
+    return ContentCache((state or state_paths()).generation_cache)
+
+
+def cache_key(spec: ModelSpec, request: GenerationRequest) -> str:
+    """The cache key of one request for one model."""
+    identity = {
+        "model": spec.identity(),
+        "task": request.task,
+        "prompt": plain_render(request.messages, continues_prefill(spec, request.messages)),
+    }
+    if spec.backend == "recorded":
+        identity["item"] = [request.paper_id, request.item_id]
+    return ContentCache.key_for(identity)
+
+
+def generation_id(key: str, request: GenerationRequest) -> str:
+    """The content id of a row: its cache key plus the item it answers."""
+    return content_hash({"key": key, "task": request.task, "paper": request.paper_id, "item": request.item_id})
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _row(spec: ModelSpec, request: GenerationRequest, key: str, values: dict, cache_hit: bool) -> GenerationRow:
+    prompt = values.get("prompt") or plain_render(request.messages, continues_prefill(spec, request.messages))
+    return GenerationRow(
+        generation_id=generation_id(key, request),
+        task=request.task,
+        paper_id=request.paper_id,
+        item_id=request.item_id,
+        model=spec.name,
+        backend=spec.backend,
+        model_revision=values.get("model_revision") or spec.revision or "",
+        prompt_version=PROMPT_VERSION,
+        prompt_hash=prompt_hash(request.messages),
+        prompt=prompt,
+        decoding=decoding_json(spec, request.task),
+        context_ids=json.dumps(list(request.context_ids), ensure_ascii=False),
+        output=values.get("output") or "",
+        thinking=values.get("thinking") or "",
+        latency_s=values.get("latency_s"),
+        input_tokens=values.get("input_tokens"),
+        output_tokens=values.get("output_tokens"),
+        cache_hit=cache_hit,
+        error=values.get("error") or "",
+        created_at=values.get("created_at") or _now(),
+        notes=values.get("notes") or "",
+    )
+
+
+def _result_values(result: GenerationResult, backend: Backend) -> dict:
+    values = {
+        "output": result.output,
+        "thinking": result.thinking,
+        "latency_s": result.latency_s,
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "prompt": result.prompt,
+        "model_revision": getattr(backend, "resolved_revision", None),
+        "created_at": _now(),
+        "notes": result.notes,
+        "error": result.error,
+    }
+    if not result.error and not (result.output or "").strip():
+        values["error"] = "the model returned an empty output"
+    return values
+
+
+def run_generation(
+    spec: ModelSpec,
+    requests: list[GenerationRequest],
+    *,
+    cache: ContentCache,
+    backend: Backend | None = None,
+    progress: bool = True,
+    state: StatePaths | None = None,
+) -> list[GenerationRow]:
+    """Generate (or fetch from ``cache``) every request with one model; one row per request, in order.
+
+    The model is loaded only if some request misses the cache (``backend`` given: used as is and
+    left open; otherwise loaded via :func:`load_backend` and closed at the end).
+    """
+    rows: list[GenerationRow | None] = [None] * len(requests)
+    keys = [cache_key(spec, request) for request in requests]
+    misses: list[int] = []
+    for index, (request, key) in enumerate(zip(requests, keys)):
+        if request.error:
+            rows[index] = _row(spec, request, key, {"error": request.error}, cache_hit=False)
+            continue
+        cached = cache.get(key)
+        if cached is not None:
+            rows[index] = _row(spec, request, key, cached, cache_hit=True)
+        else:
+            misses.append(index)
+
+    if misses:
+        owned = backend is None
+        active = backend if backend is not None else load_backend(spec, state)
+        try:
+            results = active.generate([requests[i] for i in misses], progress=progress)
+            if len(results) != len(misses):
+                raise RuntimeError(f"backend of {spec.name!r} returned {len(results)} results for {len(misses)} requests")
+            for index, result in zip(misses, results):
+                values = _result_values(result, active)
+                row = _row(spec, requests[index], keys[index], values, cache_hit=False)
+                if not row.error:
+                    cache.put(keys[index], {field: getattr(row, field) for field in _CACHED_FIELDS})
+                rows[index] = row
+        finally:
+            if owned:
+                active.close()
+    return rows  # type: ignore[return-value]

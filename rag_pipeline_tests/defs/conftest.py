@@ -1,0 +1,45 @@
+"""A real Dagster instance (sqlite, temp dir) with the demo corpus ingested once per test session."""
+
+import shutil
+
+import dagster as dg
+import pytest
+
+from rag_pipeline.datasets import load_papers
+from rag_pipeline.settings import REPO_ROOT
+
+
+def demo_paper_ids() -> list[str]:
+    return [p.id for p in load_papers() if p.collection == "demo"]
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory):
+    """(instance, state_dir, ingest RunSummary) after ingesting every demo paper through Dagster."""
+    from rag_pipeline.defs.partitions import sync_registry_partitions
+    from rag_pipeline.defs.runner import INGEST_SELECTION, materialize_partitions
+
+    state = tmp_path_factory.mktemp("pipeline_state")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("RAG_PIPELINE_HOME", str(state))
+    with dg.instance_for_test() as instance:
+        sync_registry_partitions(instance)
+        summary = materialize_partitions(instance, INGEST_SELECTION, demo_paper_ids(), "ingest", progress=False)
+        yield instance, state, summary
+    patch.undo()
+
+
+@pytest.fixture()
+def data_copy(tmp_path, monkeypatch):
+    """A private copy of data/ (registries can be edited) selected through RAG_PIPELINE_DATA."""
+    target = tmp_path / "data"
+    shutil.copytree(REPO_ROOT / "data", target)
+    monkeypatch.setenv("RAG_PIPELINE_DATA", str(target))
+    return target
+
+
+def latest_data_version(instance: dg.DagsterInstance, asset: str, partition) -> str | None:
+    event = instance.get_latest_materialization_event(dg.AssetKey(asset), partition=str(partition) if partition else None)
+    if event is None:
+        return None
+    return event.asset_materialization.tags.get("dagster/data_version")

@@ -1,0 +1,31 @@
+"""A model added to the registry is generated and scored on its own; unchanged inputs trigger nothing."""
+
+import dagster as dg
+import yaml
+
+from rag_pipeline.defs.partitions import sync_registry_partitions
+from rag_pipeline_tests.defs.conftest import demo_paper_ids
+
+
+def _requested(result, asset):
+    return {str(k) for k in result.get_requested_partitions(dg.AssetKey(asset))} if result.get_num_requested(dg.AssetKey(asset)) else set()
+
+
+def test_new_model_is_requested_alone(pipeline, data_copy):
+    from rag_pipeline.definitions import defs
+
+    instance, _, _ = pipeline
+    sync_registry_partitions(instance)
+    baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    registry = yaml.safe_load((data_copy / "models.yaml").read_text())
+    lead = next(m for m in registry["models"] if m["name"] == "lead-3")
+    registry["models"].append({**lead, "name": "lead-2", "extractive": {**lead.get("extractive", {}), "sentences": 2}})
+    (data_copy / "models.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True))
+    assert sync_registry_partitions(instance)["models"]["added"] == ["lead-2"]
+
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+    summaries = _requested(result, "summaries")
+    assert summaries == {f"lead-2|{paper}" for paper in demo_paper_ids()}  # study papers lack inputs here
+    for asset in ("paper_pdf", "paper_markdown", "paper_chunks", "paper_index", "retrievals"):
+        assert _requested(result, asset) == set(), asset
+    instance.delete_dynamic_partition("models", "lead-2")  # the session instance is shared

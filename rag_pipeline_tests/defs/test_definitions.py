@@ -1,0 +1,55 @@
+import dagster as dg
+
+from rag_pipeline.datasets import load_papers
+from rag_pipeline.definitions import defs
+from rag_pipeline.defs.partitions import MODELS, PAPERS, partition_changes, sync_registry_partitions
+from rag_pipeline.generate.registry import load_models
+
+EXPECTED_ASSETS = {
+    "paper_pdf", "paper_markdown", "paper_text", "paper_chunks", "paper_index", "retrievals",
+    "retrieval_metrics", "summaries", "answers", "generation_metrics", "judgments", "leaderboard",
+}
+
+
+def test_definitions_load_and_hold_the_whole_graph():
+    dg.Definitions.validate_loadable(defs)
+    assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} == EXPECTED_ASSETS
+    graph = defs.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("summaries")).partitions_def.partition_dimension_names == ["model", "paper"]
+    assert dg.AssetKey("paper_text") in graph.get(dg.AssetKey("summaries")).parent_keys
+    assert {s.name for s in defs.sensors} == {"registry_sensor"}
+
+
+def test_core_packages_do_not_import_dagster():
+    from rag_pipeline.settings import PACKAGE_ROOT
+
+    for package in ("ingest", "index", "generate", "evaluate"):
+        for path in (PACKAGE_ROOT / package).rglob("*.py"):
+            source = path.read_text(encoding="utf-8")
+            assert "import dagster" not in source and "from dagster" not in source, path
+
+
+def test_registry_sync_adds_and_removes_partitions(data_copy):
+    with dg.instance_for_test() as instance:
+        changes = sync_registry_partitions(instance)
+        assert changes["papers"]["added"] == [p.id for p in load_papers()]
+        assert set(instance.get_dynamic_partitions(MODELS.name)) == {m.name for m in load_models()}
+        # Drop a paper from the registry: its partition goes, nothing else changes.
+        registry = data_copy / "papers.yaml"
+        lines = [line for line in registry.read_text().splitlines() if "id: word2vec" not in line]
+        registry.write_text("\n".join(lines) + "\n")
+        assert partition_changes(instance)["papers"] == {"added": [], "removed": ["word2vec"]}
+        sync_registry_partitions(instance)
+        assert "word2vec" not in instance.get_dynamic_partitions(PAPERS.name)
+        assert partition_changes(instance)["papers"] == {"added": [], "removed": []}
+
+
+def test_registry_sensor_requests_partition_changes(data_copy):
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance)
+        result = defs.get_sensor_def("registry_sensor")(context)
+        added = {req.partitions_def_name: req.partition_keys for req in result.dynamic_partitions_requests}
+        assert set(added["models"]) == {m.name for m in load_models()}
+        for request in result.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        assert isinstance(defs.get_sensor_def("registry_sensor")(dg.build_sensor_context(instance=instance)), dg.SkipReason)
