@@ -81,7 +81,7 @@ def paper_pdf(context: dg.AssetExecutionContext, state: StateResource) -> dg.Mat
           automation_condition=on_input_change())
 def paper_markdown(context: dg.AssetExecutionContext, state: StateResource) -> dg.MaterializeResult:
     """The PDF converted to markdown by pymupdf4llm."""
-    from rag_pipeline.ingest.markdown import pdf_to_markdown
+    from rag_pipeline.ingest.markdown import markdown_engine, pdf_to_markdown
 
     paper_id = context.partition_key
     store = state.store()
@@ -95,6 +95,7 @@ def paper_markdown(context: dg.AssetExecutionContext, state: StateResource) -> d
     return dg.MaterializeResult(
         metadata={
             "chars": len(markdown),
+            "engine": markdown_engine(),
             "seconds": round(seconds, 3),
             "preview": dg.MetadataValue.md(markdown[:1500]),
             "path": dg.MetadataValue.path(str(path)),

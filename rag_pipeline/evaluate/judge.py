@@ -48,7 +48,7 @@ VERDICT_COLUMNS = (
 # Cyrillic letters that look like Latin labels (a judge writing in Russian may use them).
 HOMOGLYPHS = str.maketrans({"А": "A", "В": "B", "С": "C", "Е": "E", "Н": "H", "К": "K", "М": "M",
                             "О": "O", "Р": "P", "Т": "T", "Х": "X"})
-TIE_WORDS = ("tie", "ничья", "равн", "одинаков", "draw")
+TIE = re.compile(r"(?<!\w)(ничь\w*|равноценн\w*|равнозначн\w*|одинаков\w*|tie|draw)(?!\w)", re.I)
 
 
 @dataclass
@@ -231,15 +231,14 @@ def parse_pairwise(text: str) -> str | None:
             for key in ("winner", "better", "победитель", "лучший"):
                 if key in candidate:
                     value = str(candidate[key]).strip()
-                    if any(word in value.lower() for word in TIE_WORDS):
+                    if TIE.search(value):
                         return "tie"
                     label = _as_label(value, "AB")
                     if label:
                         return label
-    lowered = text.lower()
     mentioned = set(re.findall(r"(?<![A-Za-z])([AB])(?![A-Za-z])", text))
-    tie = any(word in lowered for word in TIE_WORDS)
-    if tie and not mentioned:
+    tie = bool(TIE.search(text))
+    if tie and len(mentioned) != 1:  # "ничья", "A и B равноценны"
         return "tie"
     if len(mentioned) == 1 and not tie:
         return mentioned.pop()

@@ -151,6 +151,8 @@ def spec_from_entry(entry: Any, where: str = "models.yaml") -> ModelSpec:
         name = validate_slug(str(raw_name), "model name")
     except InvalidIdError as exc:
         raise ModelRegistryError(f"{where}: {exc}") from exc
+    if "api_key" in entry:
+        raise _fail(where, name, "never put an API key in the registry; set api_key_env to the variable's name")
     unknown = sorted(set(entry) - _FIELD_NAMES)
     if unknown:
         raise _fail(where, name, f"unknown keys {unknown}; allowed: {sorted(_FIELD_NAMES)}")
@@ -216,8 +218,6 @@ def spec_from_entry(entry: Any, where: str = "models.yaml") -> ModelSpec:
         env = values.get("api_key_env")
         if env is not None and not env.replace("_", "").isalnum():
             raise _fail(where, name, f"api_key_env must name an environment variable, got {env!r}")
-    if "api_key" in entry:
-        raise _fail(where, name, "never put an API key in the registry; set api_key_env instead")
     if backend == "recorded" and not values.get("recorded_name"):
         raise _fail(where, name, "backend 'recorded' needs 'recorded_name' (Tbank, YandexGPT or Qwen3)")
     extractive = values.get("extractive") or {}

@@ -97,7 +97,8 @@ def summary_requests(spec: "ModelSpec", paper_id: str, abstract: str, conclusion
     """The one summary request of a paper for ``spec`` ([] when the model does not summarise).
 
     With neither an abstract nor a conclusion the request carries the error
-    ``"no abstract or conclusion found"`` and becomes a failed row without calling the model.
+    ``"no abstract or conclusion found"`` and becomes a failed row without calling the model
+    (recorded models need no input: their outputs are looked up by paper).
     """
     if not spec.supports("summary"):
         return []
@@ -109,7 +110,7 @@ def summary_requests(spec: "ModelSpec", paper_id: str, abstract: str, conclusion
             item_id=paper_id,
             messages=summary_messages(spec, abstract, conclusion),
             context={"abstract": abstract, "conclusion": conclusion},
-            error="" if (abstract or conclusion) else f"{NO_SUMMARY_INPUT} in paper {paper_id!r}",
+            error="" if (abstract or conclusion or spec.backend == "recorded") else f"{NO_SUMMARY_INPUT} in paper {paper_id!r}",
         )
     ]
 
@@ -136,7 +137,8 @@ def answer_requests(
     """One answer request per question of ``paper_id`` ([] when the model does not answer).
 
     The context is the question's kept retrieval rows ordered by ``final_rank``; a question with no
-    kept chunk gets a request carrying the reason, which becomes a failed row.
+    kept chunk gets a request carrying the reason, which becomes a failed row (except for recorded
+    models, whose answers are looked up by question id).
     """
     if not spec.supports("answer"):
         return []
@@ -158,7 +160,7 @@ def answer_requests(
                 messages=answer_messages(spec, question.text, chunks),
                 context_ids=chunk_ids,
                 context={"question": question.text, "chunks": chunks, "chunk_ids": chunk_ids},
-                error="" if chunks else f"no retrieved context for question {question.question_id!r}",
+                error="" if (chunks or spec.backend == "recorded") else f"no retrieved context for question {question.question_id!r}",
             )
         )
     return requests

@@ -337,7 +337,9 @@ class BGEM3Embedder(Embedder):
         prefix = self.query_prefix if is_query else self.document_prefix
         output = self._model.encode(
             [prefix + text for text in texts],
-            batch_size=self.config.batch_size,
+            # texts is already one of our batches; a larger batch size also keeps FlagEmbedding's
+            # per-call progress bars off (they show when the count reaches the batch size)
+            batch_size=len(texts) + 1,
             max_length=self.MAX_LENGTH,
             return_dense=True,
             return_sparse=False,

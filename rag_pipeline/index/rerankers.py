@@ -184,14 +184,22 @@ class FlagReranker(Reranker):
         self.name = f"flag-{model_slug(self.model)}"
 
     def _logits(self, query: str, texts: list[str]) -> list[float]:
-        with self._lock:
-            scores = self._model.compute_score(
-                [(query, text) for text in texts],
-                batch_size=self.config.batch_size,
-                max_length=self.config.max_length,
-                normalize=False,
+        logits: list[float] = []
+        size = self.config.batch_size
+        for start in range(0, len(texts), size):
+            pairs = [(query, text) for text in texts[start : start + size]]
+            with self._lock:
+                # batch size above the count: one forward pass, and FlagEmbedding's bars stay off
+                scores = self._model.compute_score(
+                    pairs,
+                    batch_size=len(pairs) + 1,
+                    max_length=self.config.max_length,
+                    normalize=False,
+                )
+            logits.extend(
+                [float(scores)] if isinstance(scores, (int, float)) else [float(v) for v in scores]
             )
-        return [float(scores)] if isinstance(scores, (int, float)) else [float(v) for v in scores]
+        return logits
 
     def _libraries(self) -> dict:
         return {

@@ -202,18 +202,30 @@ class PaperIndex:
     def upsert_paper(self, paper_id: str, chunks: pd.DataFrame, progress: bool = True) -> int:
         """Make the paper's chunks in the collection exactly ``chunks``; return the paper's count.
 
-        Idempotent: chunks whose text and metadata are unchanged are not re-embedded, changed or
-        new ones are embedded and upserted, and stored chunks absent from ``chunks`` are deleted.
+        Idempotent: chunks with unchanged text are not re-embedded (only their metadata is updated
+        if it changed), new or changed ones are embedded and upserted, and stored chunks absent from
+        ``chunks`` are deleted. ``last_upsert`` records the counts.
         All embedding happens before the collection is touched, so a failure leaves the old index.
         """
         validate_slug(paper_id, "paper id")
         records = _chunk_records(paper_id, chunks)
         stored = self._collection.get(where={"paper_id": paper_id}, include=["metadatas"])
         stored_metadata = dict(zip(stored["ids"], stored["metadatas"] or []))
-        changed = [r for r in records if stored_metadata.get(r["id"]) != r["metadata"]]
+        # A vector depends only on the text: same text with new offsets/section = metadata update.
+        to_embed = [
+            r
+            for r in records
+            if (stored_metadata.get(r["id"]) or {}).get("text_hash") != r["metadata"]["text_hash"]
+        ]
+        embed_ids = {r["id"] for r in to_embed}
+        to_update = [
+            r
+            for r in records
+            if r["id"] not in embed_ids and stored_metadata[r["id"]] != r["metadata"]
+        ]
 
         vectors = []
-        batches = range(0, len(changed), EMBED_BATCH)
+        batches = range(0, len(to_embed), EMBED_BATCH)
         for start in tqdm(
             batches,
             desc=f"embed {paper_id}",
@@ -223,21 +235,26 @@ class PaperIndex:
         ):
             vectors.append(
                 self.embedder.embed_documents(
-                    [r["text"] for r in changed[start : start + EMBED_BATCH]]
+                    [r["text"] for r in to_embed[start : start + EMBED_BATCH]]
                 )
             )
-
-        write_batch = max(1, min(1000, int(self.client.get_max_batch_size())))
         embeddings = (
             np.concatenate(vectors) if vectors else np.zeros((0, self.embedder.dim), np.float32)
         )
-        for start in range(0, len(changed), write_batch):
-            batch = changed[start : start + write_batch]
+
+        write_batch = max(1, min(1000, int(self.client.get_max_batch_size())))
+        for start in range(0, len(to_embed), write_batch):
+            batch = to_embed[start : start + write_batch]
             self._collection.upsert(
                 ids=[r["id"] for r in batch],
                 embeddings=embeddings[start : start + write_batch],
                 documents=[r["text"] for r in batch],
                 metadatas=[r["metadata"] for r in batch],
+            )
+        for start in range(0, len(to_update), write_batch):
+            batch = to_update[start : start + write_batch]
+            self._collection.update(
+                ids=[r["id"] for r in batch], metadatas=[r["metadata"] for r in batch]
             )
         stale = sorted(set(stored_metadata) - {r["id"] for r in records})
         for start in range(0, len(stale), write_batch):
@@ -245,8 +262,9 @@ class PaperIndex:
         self.last_upsert = {
             "paper_id": paper_id,
             "chunks": len(records),
-            "embedded": len(changed),
-            "unchanged": len(records) - len(changed),
+            "embedded": len(to_embed),
+            "metadata_updated": len(to_update),
+            "unchanged": len(records) - len(to_embed) - len(to_update),
             "deleted": len(stale),
         }
         return self.count(paper_id)

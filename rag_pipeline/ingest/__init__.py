@@ -13,18 +13,30 @@ _EXPORTS = {
     "chunking": ("CHUNK_COLUMNS", "Chunk", "chunk_text", "chunks_to_frame"),
     "document": ("ingest_document", "paper_spec_for_source"),
     "errors": (
-        "CorruptPdfError", "DownloadError", "EncryptedPdfError", "IngestError",
-        "InvalidSourceError", "NoTextLayerError", "NotAPdfError",
+        "CorruptPdfError",
+        "DownloadError",
+        "EncryptedPdfError",
+        "IngestError",
+        "InvalidSourceError",
+        "NoTextLayerError",
+        "NotAPdfError",
     ),
     "fetch": ("PdfRecord", "fetch_pdf", "resolve_arxiv", "validate_pdf"),
     "markdown": ("markdown_engine", "pdf_to_markdown"),
     "text": (
-        "ABSTRACT_HEADINGS", "CONCLUSION_HEADINGS", "REFERENCE_HEADINGS", "PaperText", "Sections",
-        "clean_markdown", "extract_sections", "process_markdown", "trim_references",
+        "ABSTRACT_HEADINGS",
+        "CONCLUSION_HEADINGS",
+        "REFERENCE_HEADINGS",
+        "PaperText",
+        "Sections",
+        "clean_markdown",
+        "extract_sections",
+        "process_markdown",
+        "trim_references",
     ),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_MODULE_OF)
+__all__ = [name for names in _EXPORTS.values() for name in names]
 
 
 def __getattr__(name: str):

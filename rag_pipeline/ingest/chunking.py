@@ -11,6 +11,7 @@ which lets a score be traced to the exact passage), and its overlap is measured 
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from dataclasses import asdict, dataclass
 
@@ -24,7 +25,9 @@ HEADING_LINE = re.compile(r"^#{1,6}[ \t]+(.*?)[ \t#]*$", re.MULTILINE)
 # Split levels, coarse to fine. Each pattern's match *end* is where a new piece may begin.
 SPLIT_LEVELS: tuple[re.Pattern, ...] = (
     re.compile(r"^(?=#{1,6}[ \t])", re.MULTILINE),  # before a markdown heading
-    re.compile(r"^(?=```|(?:\*\*\*+|---+|___+)[ \t]*$)", re.MULTILINE),  # code fence, thematic break
+    re.compile(
+        r"^(?=```|(?:\*\*\*+|---+|___+)[ \t]*$)", re.MULTILINE
+    ),  # code fence, thematic break
     re.compile(r"\n[ \t]*\n\s*"),  # paragraph break
     re.compile(r"\n"),  # line break
     re.compile(r"[.!?…;][\"'”’»)\]]*[ \t]+"),  # sentence end
@@ -50,7 +53,8 @@ def _split_points(text: str, start: int, end: int, pattern: re.Pattern) -> list[
 
 
 def _pieces(text: str, start: int, end: int, level: int, chunk_size: int) -> list[tuple[int, int]]:
-    """Contiguous spans covering [start, end), each at most chunk_size long, cut at the coarsest level possible."""
+    """Contiguous spans covering [start, end), each at most chunk_size long, cut at the coarsest
+    level possible."""
     if end - start <= chunk_size:
         return [(start, end)]
     for current in range(level, len(SPLIT_LEVELS)):
@@ -61,7 +65,7 @@ def _pieces(text: str, start: int, end: int, level: int, chunk_size: int) -> lis
         return [(s, min(s + chunk_size, end)) for s in range(start, end, chunk_size)]
     bounds = [start, *points, end]
     spans: list[tuple[int, int]] = []
-    for a, b in zip(bounds, bounds[1:]):
+    for a, b in itertools.pairwise(bounds):
         if b - a <= chunk_size:
             spans.append((a, b))
         else:
@@ -97,20 +101,25 @@ def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def chunk_text(paper_id: str, text: str, chunk_size: int = 800, chunk_overlap: int = 100) -> list[Chunk]:
+def chunk_text(
+    paper_id: str, text: str, chunk_size: int = 800, chunk_overlap: int = 100
+) -> list[Chunk]:
     """Split ``text`` into chunks of at most ``chunk_size`` characters, neighbours overlapping by up
     to ``chunk_overlap`` characters (snapped to a word start; none where a new section begins).
 
     ``chunk.section`` is the nearest markdown heading at or before the chunk's start ("" if none);
     ``chunk_id`` is ``f"{paper_id}:{index}"``. Deterministic. Raises ValueError unless
-    ``chunk_size > chunk_overlap >= 0`` and ``paper_id`` is a slug.
+    ``chunk_size > chunk_overlap >= 0`` and ``paper_id`` is a slug (TypeError for non-integers).
     """
     validate_slug(paper_id, "paper id")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or not isinstance(chunk_overlap, int):
-        raise ValueError(f"chunk_size and chunk_overlap must be integers, got {chunk_size!r} and {chunk_overlap!r}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (chunk_size, chunk_overlap)):
+        raise TypeError(
+            f"chunk_size and chunk_overlap must be integers, got {chunk_size!r}, {chunk_overlap!r}"
+        )
     if not chunk_size > chunk_overlap >= 0:
         raise ValueError(
-            f"need chunk_size > chunk_overlap >= 0, got chunk_size={chunk_size}, chunk_overlap={chunk_overlap}"
+            "need chunk_size > chunk_overlap >= 0, "
+            f"got chunk_size={chunk_size}, chunk_overlap={chunk_overlap}"
         )
     if not text.strip():
         return []
@@ -132,9 +141,14 @@ def chunk_text(paper_id: str, text: str, chunk_size: int = 800, chunk_overlap: i
         next_start, next_end = pieces[i]
         budget = min(chunk_overlap, chunk_size - (next_end - next_start))
         if HEADING_LINE.match(text, _strip_span(text, next_start, next_end)[0]):
-            budget = 0  # a new section begins: the previous section's tail would only blur the chunk
-        low = max(chunk_end - budget, chunk_start + 1)
-        chunk_start = _overlap_start(text, low, chunk_end, heading_starts) if budget > 0 else chunk_end
+            budget = (
+                0  # a new section begins: the previous section's tail would only blur the chunk
+            )
+        # Never back up to (or before) this chunk's own first character: chunks must advance.
+        low = max(chunk_end - budget, _strip_span(text, chunk_start, chunk_end)[0] + 1)
+        chunk_start = (
+            _overlap_start(text, low, chunk_end, heading_starts) if budget > 0 else chunk_end
+        )
 
     chunks: list[Chunk] = []
     for start, end in spans:
@@ -144,7 +158,9 @@ def chunk_text(paper_id: str, text: str, chunk_size: int = 800, chunk_overlap: i
         nearest = bisect.bisect_right(heading_starts, start) - 1
         section = headings[nearest][1] if nearest >= 0 else ""
         index = len(chunks)
-        chunks.append(Chunk(f"{paper_id}:{index}", paper_id, index, text[start:end], section, start, end))
+        chunks.append(
+            Chunk(f"{paper_id}:{index}", paper_id, index, text[start:end], section, start, end)
+        )
     return chunks
 
 

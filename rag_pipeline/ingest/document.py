@@ -38,9 +38,10 @@ def paper_spec_for_source(source: str, paper_id: str | None = None) -> PaperSpec
             arxiv_id, version = parse_arxiv_ref(source)
         except ValueError:
             reason = (
-                f"local PDF not found: {local}" if source.lower().endswith(".pdf")
+                f"local PDF not found: {local}"
+                if source.lower().endswith(".pdf")
                 else f"{source!r} is neither an existing PDF file nor an arXiv id or URL "
-                     "(e.g. 1706.03762, 1706.03762v7, https://arxiv.org/abs/1706.03762)"
+                "(e.g. 1706.03762, 1706.03762v7, https://arxiv.org/abs/1706.03762)"
             )
             raise InvalidSourceError(label, reason) from None
     try:
@@ -73,7 +74,9 @@ def ingest_document(
     """
     spec = paper_spec_for_source(str(source), paper_id)
     if not chunk_size > chunk_overlap >= 0:  # fail before downloading anything
-        raise ValueError(f"need chunk_size > chunk_overlap >= 0, got {chunk_size} and {chunk_overlap}")
+        raise ValueError(
+            f"need chunk_size > chunk_overlap >= 0, got {chunk_size} and {chunk_overlap}"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / file_name for name, file_name in OUTPUT_FILES.items()}
@@ -100,16 +103,21 @@ def ingest_document(
         sections = paper_text.sections
         atomic.write_text(paths["markdown"], markdown)
         atomic.write_text(paths["text"], paper_text.text)
-        atomic.write_json(paths["sections"], {
-            "paper_id": spec.id,
-            "abstract": sections.abstract,
-            "conclusion": sections.conclusion,
-            "missing": sections.missing,
-            "headings": sections.headings,
-            "references_heading": paper_text.references_heading,
-        })
+        atomic.write_json(
+            paths["sections"],
+            {
+                "paper_id": spec.id,
+                "abstract": sections.abstract,
+                "conclusion": sections.conclusion,
+                "missing": sections.missing,
+                "headings": sections.headings,
+                "references_heading": paper_text.references_heading,
+            },
+        )
         atomic.write_parquet(paths["chunks"], chunks_to_frame(chunks))
-        os.replace(record.path, paths["pdf"])  # same file system: an atomic rename of a validated file
+        os.replace(
+            record.path, paths["pdf"]
+        )  # same file system: an atomic rename of a validated file
         timings["write"] = time.perf_counter() - started
 
     record = dataclasses.replace(record, path=paths["pdf"])
@@ -127,7 +135,9 @@ def ingest_document(
         "n_chars_markdown": paper_text.n_chars_markdown,
         "n_chars_text": paper_text.n_chars_text,
         "references_heading": paper_text.references_heading,
-        "sections_found": [name for name in ("abstract", "conclusion") if name not in sections.missing],
+        "sections_found": [
+            name for name in ("abstract", "conclusion") if name not in sections.missing
+        ],
         "sections_missing": list(sections.missing),
         "n_chunks": len(chunks),
         "chunk_size": chunk_size,

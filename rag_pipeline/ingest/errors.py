@@ -13,12 +13,13 @@ class IngestError(Exception):
         super().__init__(f"paper {paper_id!r}: {reason}")
 
     def __reduce__(self):
-        # Exceptions with custom __init__ arguments do not pickle by default (multiprocess executors).
+        # Exceptions with custom __init__ arguments do not pickle by default (multiprocess
+        # executors send them between processes).
         return (type(self), (self.paper_id, self.reason))
 
 
 class InvalidSourceError(IngestError):
-    """The source cannot be used at all: an invalid arXiv id, a missing local file, no source given."""
+    """The source cannot be used at all: an invalid arXiv id, a missing local file, no source."""
 
 
 class DownloadError(IngestError):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import arxiv
 import httpx
@@ -29,8 +29,8 @@ from rag_pipeline.ingest.errors import (
     DownloadError,
     EncryptedPdfError,
     InvalidSourceError,
-    NoTextLayerError,
     NotAPdfError,
+    NoTextLayerError,
 )
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class PdfRecord:
 
 @dataclass(frozen=True)
 class ArxivMetadata:
-    """What the arXiv API said about a paper, or the canonical fallback when it could not be asked."""
+    """What the arXiv API said about a paper, or the canonical fallback when it was unreachable."""
 
     pdf_url: str
     version: str | None
@@ -89,7 +89,7 @@ class _TimeoutSession(requests.Session):
 
 
 def make_arxiv_client(timeout_s: float = 30.0, num_retries: int = 2) -> arxiv.Client:
-    """An ``arxiv.Client`` for single-paper lookups whose HTTP calls time out after ``timeout_s``."""
+    """An ``arxiv.Client`` for single-paper lookups; its HTTP calls time out after ``timeout_s``."""
     client = arxiv.Client(page_size=1, delay_seconds=3.0, num_retries=num_retries)
     client._session = _TimeoutSession(timeout_s)  # the package exposes no timeout option
     return client
@@ -116,26 +116,36 @@ def resolve_arxiv(
 
     ``arxiv_ref`` is an id (``1706.03762``, ``1706.03762v7``) or an abs/pdf URL; ``version`` pins a
     version (the registry's), otherwise the latest one is used. When the API cannot be reached the
-    canonical ``https://arxiv.org/pdf/<id><version>`` URL is returned (``from_api=False``) so that the
-    download decides; an invalid id raises ``InvalidSourceError``.
+    canonical ``https://arxiv.org/pdf/<id><version>`` URL is returned (``from_api=False``) so that
+    the download decides; an invalid id raises ``InvalidSourceError``.
     """
     try:
         arxiv_id, ref_version = parse_arxiv_ref(arxiv_ref)
     except ValueError as exc:
         raise InvalidSourceError(paper_id, str(exc)) from exc
     if version is not None and not re.fullmatch(r"v\d+", version):
-        raise InvalidSourceError(paper_id, f"invalid arXiv version {version!r}: expected v1, v2, ...")
+        raise InvalidSourceError(
+            paper_id, f"invalid arXiv version {version!r}: expected v1, v2, ..."
+        )
     version = version or ref_version
     query_id = f"{arxiv_id}{version or ''}"
     client = client or make_arxiv_client(timeout_s=timeout_s)
     try:
         result = next(iter(client.results(arxiv.Search(id_list=[query_id], max_results=1))), None)
     except (arxiv.ArxivError, requests.RequestException, OSError, ValueError) as exc:
-        log.warning("paper %r: arXiv metadata lookup for %s failed (%s); using the canonical PDF URL",
-                    paper_id, query_id, exc)
+        log.warning(
+            "paper %r: arXiv metadata lookup for %s failed (%s); using the canonical PDF URL",
+            paper_id,
+            query_id,
+            exc,
+        )
         return ArxivMetadata(_canonical_pdf_url(arxiv_id, version), version, "", from_api=False)
     if result is None:
-        log.warning("paper %r: arXiv returned no entry for %s; using the canonical PDF URL", paper_id, query_id)
+        log.warning(
+            "paper %r: arXiv returned no entry for %s; using the canonical PDF URL",
+            paper_id,
+            query_id,
+        )
         return ArxivMetadata(_canonical_pdf_url(arxiv_id, version), version, "", from_api=False)
     resolved_version = version or _version_of(result.get_short_id())
     # The canonical URL of the exact version: the API's pdf link is plain http and may omit it.
@@ -148,7 +158,7 @@ def resolve_arxiv(
 
 
 def _inspect_pdf(paper_id: str, path: Path, source: str) -> tuple[int, str]:
-    """Validate the file at ``path`` (``source`` names it in messages); return (pages, metadata title)."""
+    """Validate the file at ``path`` (named ``source`` in messages); return (pages, title)."""
     try:
         size = path.stat().st_size
         with open(path, "rb") as handle:
@@ -161,10 +171,14 @@ def _inspect_pdf(paper_id: str, path: Path, source: str) -> tuple[int, str]:
         raise NotAPdfError(paper_id, f"{source} is empty (0 bytes), not a PDF")
     if b"%PDF-" not in head:
         preview = head[:40].decode("latin-1").encode("unicode_escape").decode("ascii")
-        raise NotAPdfError(paper_id, f"{source} is not a PDF: no '%PDF-' header (starts with {preview!r})")
+        raise NotAPdfError(
+            paper_id, f"{source} is not a PDF: no '%PDF-' header (starts with {preview!r})"
+        )
     if b"%%EOF" not in tail:
         # pymupdf silently repairs truncated files and shows the pages it could rebuild.
-        raise CorruptPdfError(paper_id, f"{source} is truncated: no '%%EOF' trailer at the end ({size} bytes)")
+        raise CorruptPdfError(
+            paper_id, f"{source} is truncated: no '%%EOF' trailer at the end ({size} bytes)"
+        )
     try:
         doc = pymupdf.open(path, filetype="pdf")
     except Exception as exc:  # pymupdf raises FileDataError, RuntimeError, ValueError...
@@ -224,7 +238,9 @@ def _retry_after_seconds(response: httpx.Response) -> float | None:
 
 
 def _wait_strategy(backoff_s: float) -> Callable[[tenacity.RetryCallState], float]:
-    exponential = tenacity.wait_exponential(multiplier=backoff_s, exp_base=2, min=0, max=MAX_RETRY_AFTER_S)
+    exponential = tenacity.wait_exponential(
+        multiplier=backoff_s, exp_base=2, min=0, max=MAX_RETRY_AFTER_S
+    )
 
     def wait(state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -257,29 +273,45 @@ def download_pdf(
     def attempt() -> None:
         nonlocal attempts
         attempts += 1
-        with client.stream("GET", url, timeout=timeout_s) as response:
+        with client.stream("GET", url, timeout=timeout_s, follow_redirects=True) as response:
             if response.status_code == 429 or response.status_code >= 500:
                 raise _RetryableStatus(response.status_code, _retry_after_seconds(response))
             if response.status_code != 200:
                 raise DownloadError(
-                    paper_id, f"download of {url} failed: HTTP {response.status_code}", url, attempts
+                    paper_id,
+                    f"download of {url} failed: HTTP {response.status_code}",
+                    url,
+                    attempts,
                 )
             announced = response.headers.get("content-length")
             expected = int(announced) if announced and announced.isdigit() else None
-            received = 0
-            with open(target, "wb") as out, tqdm(
-                total=expected, unit="B", unit_scale=True, desc=f"{paper_id} pdf", disable=not show_progress
-            ) as bar:
+            with (
+                open(target, "wb") as out,
+                tqdm(
+                    total=expected,
+                    unit="B",
+                    unit_scale=True,
+                    desc=f"{paper_id} pdf",
+                    disable=not show_progress,
+                ) as bar,
+            ):
                 for block in response.iter_bytes(1 << 16):
                     out.write(block)
-                    received += len(block)
                     bar.update(len(block))
+            # Raw bytes on the wire: Content-Length counts them before any gzip decoding.
+            received = response.num_bytes_downloaded
             if expected is not None and received != expected:
                 raise _IncompleteBody(f"received {received} of {expected} bytes")
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
-        log.warning("paper %r: attempt %d to download %s failed (%s); retrying in %.1f s",
-                    paper_id, state.attempt_number, url, state.outcome.exception(), state.next_action.sleep)
+        log.warning(
+            "paper %r: attempt %d to download %s failed (%s); retrying in %.1f s",
+            paper_id,
+            state.attempt_number,
+            url,
+            state.outcome.exception(),
+            state.next_action.sleep,
+        )
 
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(max(0, retries) + 1),
@@ -302,7 +334,9 @@ def download_pdf(
             attempts,
         ) from exc
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise DownloadError(paper_id, f"download of {url} failed: {type(exc).__name__}: {exc}", url, attempts) from exc
+        raise DownloadError(
+            paper_id, f"download of {url} failed: {type(exc).__name__}: {exc}", url, attempts
+        ) from exc
     return attempts
 
 
@@ -334,8 +368,13 @@ def fetch_pdf(
     title = paper.title
     if paper.arxiv_id:
         if pdf_url is None:
-            meta = resolve_arxiv(paper.id, paper.arxiv_id, paper.arxiv_version,
-                                 client=arxiv_client, timeout_s=timeout_s)
+            meta = resolve_arxiv(
+                paper.id,
+                paper.arxiv_id,
+                paper.arxiv_version,
+                client=arxiv_client,
+                timeout_s=timeout_s,
+            )
             source_url, arxiv_version, title = meta.pdf_url, meta.version, title or meta.title
         else:
             source_url, arxiv_version = pdf_url, paper.arxiv_version
@@ -356,10 +395,20 @@ def fetch_pdf(
             except OSError as exc:
                 raise InvalidSourceError(paper.id, f"cannot copy {local_path}: {exc}") from exc
         else:
-            client = http_client or httpx.Client(follow_redirects=True, headers={"User-Agent": USER_AGENT})
+            client = http_client or httpx.Client(
+                follow_redirects=True, headers={"User-Agent": USER_AGENT}
+            )
             try:
-                download_pdf(paper.id, source_url, tmp, client=client, retries=retries, backoff_s=backoff_s,
-                             timeout_s=timeout_s, show_progress=show_progress)
+                download_pdf(
+                    paper.id,
+                    source_url,
+                    tmp,
+                    client=client,
+                    retries=retries,
+                    backoff_s=backoff_s,
+                    timeout_s=timeout_s,
+                    show_progress=show_progress,
+                )
             finally:
                 if http_client is None:
                     client.close()

@@ -22,7 +22,7 @@ import pymupdf4llm
 
 from rag_pipeline.ingest.errors import CorruptPdfError
 
-LAYOUT_OPTIONS = dict(header=True, footer=True, use_ocr=False)
+LAYOUT_OPTIONS = {"header": True, "footer": True, "use_ocr": False}
 
 
 def _layout_active() -> bool:
@@ -30,7 +30,10 @@ def _layout_active() -> bool:
 
 
 def markdown_engine() -> str:
-    """The converter and mode in use, e.g. ``pymupdf4llm 1.28.2 (layout)``: part of a result's identity."""
+    """The converter and mode in use, e.g. ``pymupdf4llm 1.28.2 (layout)``.
+
+    Part of a stored result's identity: another engine gives other markdown.
+    """
     return f"pymupdf4llm {pymupdf4llm.__version__} ({'layout' if _layout_active() else 'legacy'})"
 
 
@@ -40,12 +43,18 @@ def pdf_to_markdown(path: Path, *, paper_id: str | None = None) -> str:
     Any converter failure is raised as ``CorruptPdfError`` naming ``paper_id`` (or the file name).
     """
     path = Path(path)
-    options = dict(show_progress=False, write_images=False, embed_images=False, page_separators=False)
+    options = {
+        "show_progress": False,
+        "write_images": False,
+        "embed_images": False,
+        "page_separators": False,
+    }
     if _layout_active():
         options.update(LAYOUT_OPTIONS)
     try:
         return pymupdf4llm.to_markdown(str(path), **options)
     except Exception as exc:  # the converter raises anything from ValueError to RuntimeError
         raise CorruptPdfError(
-            paper_id or path.name, f"pymupdf4llm could not convert {path}: {type(exc).__name__}: {exc}"
+            paper_id or path.name,
+            f"pymupdf4llm could not convert {path}: {type(exc).__name__}: {exc}",
         ) from exc

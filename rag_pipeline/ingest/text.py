@@ -93,7 +93,9 @@ SECTION_TERMINATORS = re.compile(
 ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$")
 BOLD_ONLY_LINE = re.compile(r"^\s*(?:(?:\*\*|__)[^*\n]+?(?:\*\*|__)\s*)+$")
 NUMBERED_LINE = re.compile(r"^(\d{1,2}(?:\.\d{1,2})*\.?|[IVXL]{1,5}\.)\s+(\S.{0,80})$")
-NUMBER_PREFIX = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[IVXLC]{1,5}\.|[A-Z](?:\.\d{1,2})*\.?)\s+")
+NUMBER_PREFIX = re.compile(
+    r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[IVXLC]{1,5}\.|[A-Z](?:\.\d{1,2})*\.?)\s+"
+)
 # After an inline section name: a dash, colon or period ('Abstract—', 'Abstract:', 'Abstract -');
 # a hyphen glued to the word is not one ('Abstract-based methods').
 SEPARATOR = r"(?:\s*[.:\u2014\u2013]\s*|\s+-{1,2}\s*|--\s*)"
@@ -119,7 +121,9 @@ def _strip_markers(text: str) -> str:
 def _heading_keys(title: str) -> set[str]:
     """Normalised forms a heading title can match an alias by (number removed, spaces squeezed)."""
     base = re.sub(r"\s+", " ", _strip_markers(title)).strip().rstrip(".:").strip().lower()
-    unnumbered = NUMBER_PREFIX.sub("", _strip_markers(title).strip(), count=1).rstrip(".:").strip().lower()
+    unnumbered = (
+        NUMBER_PREFIX.sub("", _strip_markers(title).strip(), count=1).rstrip(".:").strip().lower()
+    )
     unnumbered = re.sub(r"\s+", " ", unnumbered)
     # Small caps come out as 'A BSTRACT' / 'C ONCLUSION': compare without spaces as well.
     return {base, unnumbered, base.replace(" ", ""), unnumbered.replace(" ", "")}
@@ -136,19 +140,40 @@ def _section_number(title: str) -> str:
 
 _KNOWN_NAMES = REFERENCE_HEADINGS + ABSTRACT_HEADINGS + CONCLUSION_HEADINGS + OTHER_SECTION_HEADINGS
 # Names that never head a sub-section, so they end a section whatever level a converter gave them.
-_TOP_LEVEL_NAMES = REFERENCE_HEADINGS + ABSTRACT_HEADINGS + CONCLUSION_HEADINGS + (
-    "introduction", "related work", "acknowledgments", "acknowledgements", "acknowledgment",
-    "acknowledgement", "appendix", "broader impact", "ethics statement", "author contributions",
-    "funding", "введение", "благодарности", "приложение",
+_TOP_LEVEL_NAMES = (
+    REFERENCE_HEADINGS
+    + ABSTRACT_HEADINGS
+    + CONCLUSION_HEADINGS
+    + (
+        "introduction",
+        "related work",
+        "acknowledgments",
+        "acknowledgements",
+        "acknowledgment",
+        "acknowledgement",
+        "appendix",
+        "broader impact",
+        "ethics statement",
+        "author contributions",
+        "funding",
+        "введение",
+        "благодарности",
+        "приложение",
+    )
 )
 
 
 def _parse_heading(line: str, index: int) -> _Heading | None:
-    """The heading on this line, or None. Conservative for plain lines: a false heading cuts a section."""
+    """The heading on this line, or None.
+
+    Conservative for plain lines: a false heading would cut a section short.
+    """
     match = ATX_HEADING.match(line)
     if match:
         title = _strip_markers(match.group(2))
-        return _Heading(index, title, len(match.group(1)), _section_number(title)) if title else None
+        return (
+            _Heading(index, title, len(match.group(1)), _section_number(title)) if title else None
+        )
     stripped = line.strip()
     if not stripped or stripped.startswith("|"):
         return None
@@ -209,12 +234,21 @@ def trim_references(md: str) -> tuple[str, str | None]:
 
 # ---------------------------------------------------------------------------------------- cleaning
 
-LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"}
+LIGATURES = {
+    "\ufb00": "ff",
+    "\ufb01": "fi",
+    "\ufb02": "fl",
+    "\ufb03": "ffi",
+    "\ufb04": "ffl",
+    "\ufb05": "st",
+    "\ufb06": "st",
+}
 INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff\x00]")  # soft hyphen, zero-width, NUL
 THEMATIC_BREAK = re.compile(r"(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,}")  # page separators
 EMPHASIS_ONLY = re.compile(r"[*_]{1,2}")  # debris left when a bold span lost its text
 PICTURE_PLACEHOLDER = re.compile(
-    r"==>\s*picture \[.*?\] intentionally omitted\s*<==|^\**-{3,}\s*(?:Start|End) of picture text\s*-{3,}",
+    r"==>\s*picture \[.*?\] intentionally omitted\s*<=="
+    r"|^\**-{3,}\s*(?:Start|End) of picture text\s*-{3,}",
     re.IGNORECASE,
 )
 NUMERIC_ONLY = re.compile(r"[\d\s.,%]+")
@@ -228,6 +262,26 @@ def _normalise_characters(line: str) -> str:
         line = line.replace(ligature, letters)
     line = INVISIBLE.sub("", line)
     return line.replace("\u00a0", " ").replace("\t", " ")
+
+
+def _promote_bold_heading(line: str) -> str | None:
+    """Bold section titles as headings: '**3.3** **Training**' → '### 3.3 Training'.
+
+    The converter writes headings set in the body font size as bold lines; as markdown headings
+    they label chunks with their section and become preferred split points. Only numbered titles
+    and known section names are promoted: other bold lines may be run-in emphasis.
+    """
+    if not BOLD_ONLY_LINE.match(line):
+        return None
+    title = re.sub(r"\s+", " ", _strip_markers(line))
+    if not title or len(title.split()) > MAX_HEADING_WORDS or title.endswith((".", ",", ";", ":")):
+        return None
+    numbered = re.match(r"^(\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+(\S)", title)
+    if numbered and numbered.group(2).isupper():
+        return "#" * min(6, numbered.group(1).count(".") + 2) + " " + title
+    if any(_matches(_heading_keys(title), name) for name in _TOP_LEVEL_NAMES):
+        return "## " + title
+    return None
 
 
 def _clean_line(line: str) -> str | None:
@@ -245,6 +299,9 @@ def _clean_line(line: str) -> str | None:
     if heading:
         title = re.sub(r" {2,}", " ", _strip_markers(heading.group(2)))
         return f"{heading.group(1)} {title}" if title else None
+    promoted = _promote_bold_heading(stripped)
+    if promoted:
+        return promoted
     stripped = CITATION_ARTIFACT.sub("", stripped)
     stripped = ITALIC_PUNCTUATION.sub("", stripped)
     stripped = TRIPLE_EMPHASIS.sub("**", stripped)
@@ -256,7 +313,9 @@ def clean_markdown(md: str) -> str:
 
     Drops page separators (``-----``), picture placeholders and isolated number-only lines (page
     numbers); removes broken citation/italic markup (``*[12]*``, ``*,*``); un-bolds headings
-    (``# **Intro**`` → ``# Intro``); turns ``***`` into ``**``; replaces ligatures (``ﬁ``) and
+    (``# **Intro**`` → ``# Intro``) and turns bold numbered or well-known section titles into
+    headings (``**3.3** **Training**`` → ``### 3.3 Training``); rejoins sentences cut by a page
+    break; turns ``***`` into ``**``; replaces ligatures (``ﬁ``) and
     invisible characters; squeezes runs of spaces and of blank lines. Table rows (``|...|``) and
     fenced code are never rewritten beyond whitespace, and numbers next to other text lines
     (formula parts, table columns) are kept.
@@ -276,7 +335,9 @@ def clean_markdown(md: str) -> str:
             cleaned.append(result)
     kept = []
     for index, line in enumerate(cleaned):
-        isolated = (index == 0 or not cleaned[index - 1]) and (index + 1 == len(cleaned) or not cleaned[index + 1])
+        isolated = (index == 0 or not cleaned[index - 1]) and (
+            index + 1 == len(cleaned) or not cleaned[index + 1]
+        )
         if line and isolated and NUMERIC_ONLY.fullmatch(line):
             continue  # a page number or stray counter standing alone
         kept.append(line)
@@ -338,12 +399,14 @@ class Sections:
 def _inline_start(line: str, alias: str) -> str | None:
     """Text after 'Abstract—', '**Abstract.**', 'ABSTRACT:' ... on the same line, or None."""
     plain = re.sub(r"\*\*|__", "", line).strip().lstrip("#").strip().lstrip("*_").strip()
-    pattern = rf"^(?:{NUMBER_PREFIX.pattern})?{re.escape(alias)}{SEPARATOR}(\S.*)$"
+    pattern = rf"^(?:{NUMBER_PREFIX.pattern})?{re.escape(alias)}[*_]*{SEPARATOR}[*_]*(\S.*)$"
     match = re.match(pattern, plain, re.IGNORECASE)
     return _strip_markers(match.group(1)) if match else None
 
 
-def _find_start(lines: list[str], headings: list[_Heading], aliases: tuple[str, ...]) -> tuple[_Heading, str] | None:
+def _find_start(
+    lines: list[str], headings: list[_Heading], aliases: tuple[str, ...]
+) -> tuple[_Heading, str] | None:
     for alias in aliases:  # exact heading titles first, in alias priority order
         for heading in headings:
             if _matches(_heading_keys(heading.title), alias):
@@ -390,12 +453,14 @@ def _section_text(lines: list[str], headings: list[_Heading], aliases: tuple[str
 
 
 def extract_sections(md: str) -> Sections:
-    """Find the abstract and the conclusion in (cleaned or raw) markdown; never raises on odd input."""
+    """Find the abstract and the conclusion in cleaned (or raw) markdown; never raises."""
     lines = md.splitlines()
     headings = _headings(lines)
     abstract = _section_text(lines, headings, ABSTRACT_HEADINGS)
     conclusion = _section_text(lines, headings, CONCLUSION_HEADINGS)
-    missing = [name for name, text in (("abstract", abstract), ("conclusion", conclusion)) if not text]
+    missing = [
+        name for name, text in (("abstract", abstract), ("conclusion", conclusion)) if not text
+    ]
     return Sections(abstract, conclusion, missing, [heading.title for heading in headings])
 
 

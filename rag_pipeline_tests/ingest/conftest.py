@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,18 +17,34 @@ MARGIN = 72
 SAMPLE_BLOCKS: list[tuple[str, str]] = [
     ("title", "Tiny Retrievers for Long Papers"),
     ("heading", "Abstract"),
-    ("para", "We study retrieval over long scientific papers with a tiny dense retriever. "
-             "Our method improves recall at five by twelve points over BM25 while keeping latency low."),
+    (
+        "para",
+        (
+            "We study retrieval over long scientific papers with a tiny dense retriever. "
+            "Our method improves recall at five by twelve points over BM25 "
+            "while keeping latency low."
+        ),
+    ),
     ("heading", "1 Introduction"),
     ("para", "Retrieval-augmented generation needs robust chunking of documents. " * 6),
     ("heading", "2 Method"),
-    ("para", "The relevance score is s(q, d) = cos(E(q), E(d)) / t with temperature t = 0.05. "
-             "We train with the Adam optimiser at a learning rate of 0.001 for three epochs."),
+    (
+        "para",
+        (
+            "The relevance score is s(q, d) = cos(E(q), E(d)) / t with temperature t = 0.05. "
+            "We train with the Adam optimiser at a learning rate of 0.001 for three epochs."
+        ),
+    ),
     ("heading", "3 Results"),
     ("para", "The tiny retriever reaches a recall at five of 0.81 on the test set. " * 5),
     ("heading", "4 Conclusion"),
-    ("para", "Tiny dense retrievers are enough for single-paper question answering. "
-             "Future work will add OCR for scanned pages."),
+    (
+        "para",
+        (
+            "Tiny dense retrievers are enough for single-paper question answering. "
+            "Future work will add OCR for scanned pages."
+        ),
+    ),
     ("heading", "References"),
     ("para", "[1] A. Author. A paper about retrieval. 2020.\n[2] B. Author. Another paper. 2021."),
     ("heading", "A Appendix"),
@@ -64,7 +81,9 @@ def render_pdf(path: Path, blocks: list[tuple[str, str]], *, page_numbers: bool 
             y += height - spare + 8
     if page_numbers:
         for number, each in enumerate(doc, start=1):
-            each.insert_text((PAGE_WIDTH / 2, PAGE_HEIGHT - 30), str(number), fontsize=9, fontname="helv")
+            each.insert_text(
+                (PAGE_WIDTH / 2, PAGE_HEIGHT - 30), str(number), fontsize=9, fontname="helv"
+            )
     doc.save(path)
     doc.close()
     return Path(path)
@@ -84,7 +103,9 @@ def render_image_only_pdf(path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def sample_pdf(tmp_path_factory) -> Path:
-    return render_pdf(tmp_path_factory.mktemp("pdfs") / "sample.pdf", SAMPLE_BLOCKS, page_numbers=True)
+    return render_pdf(
+        tmp_path_factory.mktemp("pdfs") / "sample.pdf", SAMPLE_BLOCKS, page_numbers=True
+    )
 
 
 @pytest.fixture(scope="session")
@@ -99,12 +120,13 @@ def sample_markdown(sample_pdf) -> str:
 
 @dataclass
 class Reply:
-    """One scripted answer: a status, a body, and optionally a connection cut after ``cut_after`` bytes."""
+    """One scripted answer: a status, a body, optionally a hang-up after ``cut_after`` bytes."""
 
     status: int = 200
     body: bytes = b""
     cut_after: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0  # stall before answering (a timeout)
 
 
 class ScriptedServer:
@@ -118,12 +140,16 @@ class ScriptedServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self):  # noqa: N802 - the stdlib's name
+            def do_GET(self):
                 server.requests.append(self.path)
                 index = min(len(server.requests), len(server.replies)) - 1
                 reply = server.replies[index]
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
                 self.send_response(reply.status)
-                self.send_header("Content-Type", "application/pdf" if reply.status == 200 else "text/plain")
+                self.send_header(
+                    "Content-Type", "application/pdf" if reply.status == 200 else "text/plain"
+                )
                 self.send_header("Content-Length", str(len(reply.body)))
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
@@ -147,7 +173,7 @@ class ScriptedServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
-    def __enter__(self) -> "ScriptedServer":
+    def __enter__(self):
         self.thread.start()
         return self
 

@@ -230,7 +230,9 @@ class TransformersBackend(Backend):
         total = sum(len(tokens) for tokens in generated)
         results = []
         for ids, tokens in zip(batch_ids, generated):
-            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            # The end token counts as generated but is not part of the text.
+            text_tokens = tokens[:-1] if tokens and tokens[-1] in ends else tokens
+            text = self.tokenizer.decode(text_tokens, skip_special_tokens=True)
             text = cut_at_stop_strings(text, self.spec.stop_strings)
             answer, thinking = split_thinking(text)
             share = len(tokens) / total if total else 1 / len(batch_ids)
