@@ -166,8 +166,10 @@ def paper_chunks(context: dg.AssetExecutionContext, state: StateResource, settin
     )
 
 
+# An embedded Chroma directory takes one writer at a time: the `chroma` pool (limit 1) serialises
+# indexing across parallel runs.
 @dg.asset(partitions_def=PAPERS, deps=[paper_chunks], group_name=GROUP, kinds={"chroma"}, code_version="1",
-          automation_condition=on_input_change())
+          automation_condition=on_input_change(), pool="chroma")
 def paper_index(
     context: dg.AssetExecutionContext, state: StateResource, embedder: EmbedderResource, chroma: ChromaResource
 ) -> dg.MaterializeResult:

@@ -17,8 +17,8 @@ from rag_pipeline.defs.partitions import sync_registry_partitions
 from rag_pipeline.settings import state_paths
 
 INSTANCE_CONFIG = """\
-# Written by `rag-pipeline init`. Generation and judging share one accelerator: the `gpu` pool
-# runs one such step at a time across all runs.
+# Written by `rag-pipeline init`. Every pool runs one step at a time across all runs:
+# `gpu` (generation and judging share one accelerator) and `chroma` (one writer per directory).
 concurrency:
   pools:
     default_limit: 1
@@ -74,12 +74,13 @@ def materialize_partitions(
 ) -> RunSummary:
     """Materialize `selection` (asset names) once per partition key; failures are collected, not raised."""
     from rag_pipeline.definitions import ALL_ASSETS, defs
+    from rag_pipeline.defs.checks import asset_checks
 
     summary = RunSummary()
     resources = resources if resources is not None else dict(defs.resources)
     for key in tqdm(partition_keys, desc=label, disable=not progress, unit="partition"):
         result = dg.materialize(
-            ALL_ASSETS,
+            [*ALL_ASSETS, *asset_checks],
             selection=selection,
             partition_key=key,
             instance=instance,

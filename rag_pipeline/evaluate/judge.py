@@ -24,8 +24,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -48,7 +48,7 @@ VERDICT_COLUMNS = (
 # Cyrillic letters that look like Latin labels (a judge writing in Russian may use them).
 HOMOGLYPHS = str.maketrans({"А": "A", "В": "B", "С": "C", "Е": "E", "Н": "H", "К": "K", "М": "M",
                             "О": "O", "Р": "P", "Т": "T", "Х": "X"})
-TIE = re.compile(r"(?<!\w)(ничь\w*|равноценн\w*|равнозначн\w*|одинаков\w*|tie|draw)(?!\w)", re.I)
+TIE = re.compile(r"(?<!\w)(ничь\w*|равноценн\w*|равнозначн\w*|одинаков\w*|tie|draw)(?!\w)", re.IGNORECASE)
 
 
 @dataclass
@@ -62,6 +62,7 @@ class Judge:
     calls: int = 0  # calls that reached ``complete`` (cache misses)
 
     def identity_key(self) -> dict:
+        """What the cache key and judgment ids use: the name, the identity and the prompt version."""
         return {"name": self.name, **self.identity, "prompt_version": PROMPT_VERSION}
 
     def ask(self, messages: Messages) -> str:
@@ -158,9 +159,9 @@ def _json_candidates(text: str) -> list:
     """JSON values found in ``text``: the whole text, fenced blocks, then every {...} / [...] span."""
     found = []
     spans = [text.strip()]
-    spans += re.findall(r"```(?:json)?\s*(.*?)```", text, flags=re.S)
-    spans += re.findall(r"\{[^{}]*\}", text, flags=re.S)
-    spans += re.findall(r"\[[^\[\]]*\]", text, flags=re.S)
+    spans += re.findall(r"```(?:json)?\s*(.*?)```", text, flags=re.DOTALL)
+    spans += re.findall(r"\{[^{}]*\}", text, flags=re.DOTALL)
+    spans += re.findall(r"\[[^\[\]]*\]", text, flags=re.DOTALL)
     for span in spans:
         try:
             found.append(json.loads(span))
@@ -258,7 +259,7 @@ def parse_grade(text: str) -> int | None:
                     return int(value.strip())
         if isinstance(candidate, int) and not isinstance(candidate, bool) and 1 <= candidate <= 5:
             return candidate
-    match = re.search(r"(?:оценка|grade|score|балл)\D{0,12}?([1-5])(?!\d)", text, flags=re.I)
+    match = re.search(r"(?:оценка|grade|score|балл)\D{0,12}?([1-5])(?!\d)", text, flags=re.IGNORECASE)
     if match:
         return int(match.group(1))
     digits = re.findall(r"(?<!\d)([1-5])(?![\d.,]\d)", text)
@@ -283,14 +284,14 @@ def _ask_with_retry(judge: Judge, call: _Call) -> tuple[object | None, str, str]
     """(parsed verdict or None, raw text, abstention reason). One retry on an unparseable answer."""
     try:
         raw = judge.ask(call.messages)
-    except Exception as exc:  # a failed call is an abstention with its reason
+    except Exception as exc:  # noqa: BLE001 - any backend failure is an abstention with its reason
         return None, "", f"judge call failed: {type(exc).__name__}: {exc}"
     parsed = call.parse(raw)
     if parsed is not None:
         return parsed, raw, ""
     try:
         retry_raw = judge.ask(retry_messages(call.messages, raw, call.required_format))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - as above
         return None, raw, f"unparseable answer; retry failed: {type(exc).__name__}: {exc}"
     parsed = call.parse(retry_raw)
     if parsed is not None:
@@ -302,7 +303,7 @@ def verdict_frame(rows: Iterable[dict]) -> pd.DataFrame:
     """Verdict rows with the fixed columns and dtypes (rank / win / grade nullable floats)."""
     frame = pd.DataFrame(list(rows), columns=list(VERDICT_COLUMNS))
     for column in ("rank", "win", "grade"):
-        frame[column] = pd.array([None if v is None or v != v else float(v) for v in frame[column]], dtype="Float64")
+        frame[column] = pd.array([None if pd.isna(v) else float(v) for v in frame[column]], dtype="Float64")
     for column in ("permutation", "position"):
         frame[column] = frame[column].astype("int64")
     frame["abstained"] = frame["abstained"].astype(bool)
@@ -580,7 +581,7 @@ def judge_reliability(verdicts: pd.DataFrame, reference_ranks: pd.DataFrame | No
                 skipped += 1
                 continue
             tau = kendalltau(group["value"].astype(float), group["rank"].astype(float)).statistic
-            if tau == tau:
+            if not np.isnan(tau):
                 taus.append(float(tau))
             else:
                 skipped += 1

@@ -263,7 +263,7 @@ def notebook_table(cells: pd.DataFrame, models: list[str]) -> pd.DataFrame:
         rows.append(row)
     table = pd.DataFrame(rows, columns=["model", *[c[2] for c in columns], "note"])
     for _, _, name in columns:
-        table[name] = pd.array([None if v is None or v != v else float(v) for v in table[name]], dtype="Float64")
+        table[name] = pd.array([None if pd.isna(v) else float(v) for v in table[name]], dtype="Float64")
     return table
 
 

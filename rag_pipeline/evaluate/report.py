@@ -34,6 +34,12 @@ code{font-size:.8rem;word-break:break-all}
 """
 
 
+PAIRWISE_NOTE = (
+    '<p class="muted">Разность a − b по общим объектам; p — перестановочный тест знаков, p_adjusted — '
+    "поправка Холма по парам моделей внутри задачи и метрики. Зелёным — значимые.</p>"
+)
+
+
 def _esc(value) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
@@ -50,7 +56,7 @@ def _fmt(value, digits: int = 4) -> str:
     if isinstance(value, (int,)) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
-        return f"{value:.{digits}g}" if abs(value) >= 1000 else f"{value:.{digits}f}".rstrip("0").rstrip(".") or "0"
+        return f"{value:.1f}" if abs(value) >= 1000 else (f"{value:.{digits}f}".rstrip("0").rstrip(".") or "0")
     return str(value)
 
 
@@ -84,8 +90,7 @@ def _bar_chart(title: str, rows: list[tuple[str, float, float, float]], note: st
     def x(value: float) -> float:
         return label_width + (value - low) / span * plot_width
 
-    parts = [f'<svg width="{width}" height="{height}" role="img" '
-             f'aria-label="{_esc(title)}">',
+    parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="{_esc(title)}">',
              f'<text x="4" y="16" font-size="12" font-weight="bold">{_esc(title)}</text>']
     zero = x(max(low, 0.0))
     for i, (label, mean, ci_low, ci_high) in enumerate(rows):
@@ -98,7 +103,7 @@ def _bar_chart(title: str, rows: list[tuple[str, float, float, float]], note: st
                      f'stroke="#1f2328" stroke-width="1.3"/>')
         for end in (ci_low, ci_high):
             parts.append(f'<line x1="{x(end):.1f}" x2="{x(end):.1f}" y1="{y + 5}" y2="{y + 15}" stroke="#1f2328"/>')
-        parts.append(f'<text x="{label_width + plot_width + 6}" y="{y + 14}" font-size="11">{_esc(_fmt(mean, 3))}</text>')
+        parts.append(f'<text x="{label_width + plot_width + 10}" y="{y + 14}" font-size="11">{mean:.3f}</text>')
     parts.append("</svg>")
     caption = f'<div class="muted">{_esc(note)}</div>' if note else ""
     return f'<div class="chart">{"".join(parts)}{caption}</div>'
@@ -121,7 +126,7 @@ def _heatmap(frame: pd.DataFrame) -> str:
     low, high = min(values.values()), max(values.values())
     span = (high - low) or 1.0
     cell_w, cell_h, left, top = 92, 22, 160, 70
-    width, height = left + cell_w * len(models) + 10, top + cell_h * len(papers) + 10
+    width, height = left + cell_w * len(models) + 90, top + cell_h * len(papers) + 10  # room for slanted labels
     parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="heatmap">']
     for j, model in enumerate(models):
         cx = left + j * cell_w + cell_w / 2
@@ -155,10 +160,10 @@ def _section_bars(summary: pd.DataFrame) -> str:
         for metric, group in by_task.groupby("metric", sort=True):
             rows = [(r.model, float(r.mean), float(r.ci_low), float(r.ci_high)) for r in group.itertuples()]
             direction = group["direction"].iloc[0]
-            noisy = int(group["within_noise_of_best"].sum())
+            tied_with_best = int(group["within_noise_of_best"].sum()) - 1  # the best itself is always True
             note = f"{direction}; n={int(group['n'].max())}; 95% CI"
-            if direction != "descriptive" and noisy > 1:
-                note += f"; {noisy} моделей неотличимы от лучшей (шум)"
+            if direction != "descriptive" and tied_with_best > 0:
+                note += f"; не отличить от лучшей (шум): {tied_with_best} из {len(group) - 1}"
             out.append(_bar_chart(metric, rows, note))
         out.append("</div>")
     return "".join(out)
@@ -197,7 +202,10 @@ def write_report(
     ``tables``: ``build_leaderboard``'s output; ``study``: ``verify_study()`` (the notebook's
     numbers beside ours); ``reliability``: ``judge_reliability(...)``.
     """
-    get = lambda name: tables.get(name, pd.DataFrame())  # noqa: E731
+
+    def get(name: str) -> pd.DataFrame:
+        return tables.get(name, pd.DataFrame())
+
     sections = [
         f"<h1>{_esc(title)}</h1>",
         _noise_banner(tables),
@@ -212,8 +220,7 @@ def write_report(
         '<p class="muted">Ранг по каждому объекту среди моделей, rank(method="min"), 1 — лучший.</p>',
         _table(get("ranks")),
         "<h2>Парные сравнения</h2>",
-        '<p class="muted">Разность a − b по общим объектам; p — перестановочный тест знаков, p_adjusted — '
-        "поправка Холма по парам моделей внутри задачи и метрики. Зелёным — значимые.</p>",
+        PAIRWISE_NOTE,
         _table(get("pairwise"), ["task", "metric", "model_a", "model_b", "n_items", "mean_diff", "ci_low", "ci_high",
                                   "p_value", "p_adjusted", "better", "noise_note"],
                row_class=lambda r: "sig" if r.get("better") else ""),

@@ -320,7 +320,7 @@ def bradley_terry(
                 "strength": float(strength[i]),
                 "ci_low": low,
                 "ci_high": high,
-                "n_comparisons": int(round(comparisons[i])),
+                "n_comparisons": round(float(comparisons[i])),
                 "wins": float(per_item[:, i, :].sum()),
             }
         )

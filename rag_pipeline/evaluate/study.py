@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 
 from rag_pipeline.datasets import load_papers, load_study_questions
-from rag_pipeline.hashing import content_hash
-from rag_pipeline.settings import data_dir
 from rag_pipeline.evaluate import statistics
 from rag_pipeline.evaluate.text_metrics import ROUGE_METRICS, score_generations
+from rag_pipeline.hashing import content_hash
+from rag_pipeline.settings import data_dir
 
 # The notebook's model keys and the registry's slugs for their recorded outputs (data/models.yaml).
 STUDY_MODELS = {"Tbank": "recorded-tbank", "YandexGPT": "recorded-yandexgpt", "Qwen3": "recorded-qwen3"}
@@ -173,6 +173,12 @@ def study_recorded_cosines(outputs: pd.DataFrame | None = None) -> pd.DataFrame:
         }
     )
     return frame.reset_index(drop=True)
+
+
+def notebook_judge_ranks(outputs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The notebook's judge ranks as ``task, item_id, model, rank`` (for ``judge_reliability``)."""
+    outputs = load_study_outputs() if outputs is None else outputs
+    return outputs.rename(columns={"judge_rank": "rank"})[["task", "item_id", "model", "rank"]].reset_index(drop=True)
 
 
 def study_judgments(outputs: pd.DataFrame | None = None) -> pd.DataFrame:

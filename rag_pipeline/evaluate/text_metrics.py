@@ -20,9 +20,10 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -397,7 +398,7 @@ def score_generations(
         generation_error = _text(generation.get("error"))
         reference = references.get(str(generation["item_id"]))
 
-        def failed(names: Iterable[str], reason: str) -> None:
+        def failed(names: Iterable[str], reason: str, generation: dict = generation) -> None:
             rows.extend(
                 _metric_row(generation, name, None, reason, _failure_signature(name, embedder))
                 for name in names
@@ -434,7 +435,7 @@ def score_generations(
                     scores = {"cyrillic_share": cyrillic_share(hypothesis)}
                 else:
                     scores = {"latency_s": latency(generation.get("latency_s"))}
-            except Exception as exc:  # a metric failure is a row with its reason, not a crash
+            except Exception as exc:  # noqa: BLE001 - a metric failure is a row with its reason, not a crash
                 failed(names, f"{family} failed: {type(exc).__name__}: {exc}")
                 continue
             rows.extend(
@@ -445,7 +446,7 @@ def score_generations(
     if cosine_jobs:
         try:
             cosines = embedding_cosine([h for _, h, _ in cosine_jobs], [r for _, _, r in cosine_jobs], embedder)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - as above, for the whole cosine batch
             reason = f"cosine failed: {type(exc).__name__}: {exc}"
             rows.extend(
                 _metric_row(g, "cosine", None, reason, _failure_signature("cosine", embedder))

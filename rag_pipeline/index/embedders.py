@@ -116,8 +116,10 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
 class Embedder(ABC):
     """A loaded embedding model.
 
-    Subclasses implement ``_encode`` for raw texts (prefix already applied unless the engine
-    applies it) and fill ``name``, ``dim``, ``query_prefix``, ``document_prefix``.
+    Subclasses implement ``_encode(texts, is_query)`` for one batch (adding their query or
+    document prefix, or letting their engine add it) and ``_model_signature``, and set
+    ``config``, ``name``, ``dim``, ``query_prefix`` and ``document_prefix``. This base class
+    batches, checks shapes and finiteness, and L2-normalises.
     """
 
     name: str

@@ -100,6 +100,8 @@ def retrieve(
     candidates are sorted by rerank score, ties by vector rank. ``kept`` marks the first ``top_n``.
     """
     _check_k_n(top_k, top_n)
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(f"question {question_id!r} of paper {paper_id!r} has no text")
     candidates = index.query(paper_id, question, top_k)
     rerank_scores: list[float | None] = [None] * len(candidates)
     order = list(range(len(candidates)))

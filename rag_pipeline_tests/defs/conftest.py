@@ -39,7 +39,9 @@ def data_copy(tmp_path, monkeypatch):
 
 
 def latest_data_version(instance: dg.DagsterInstance, asset: str, partition) -> str | None:
-    event = instance.get_latest_materialization_event(dg.AssetKey(asset), partition=str(partition) if partition else None)
-    if event is None:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[str(partition)] if partition else None), limit=1
+    ).records
+    if not records:
         return None
-    return event.asset_materialization.tags.get("dagster/data_version")
+    return records[0].asset_materialization.tags.get("dagster/data_version")

@@ -53,7 +53,7 @@ def benchmark_run():
 
     quality = {"llm-good": 4, "lead-3": 3, "top-chunk": 3, "llm-mid": 2, "llm-bad": 1}
     output_quality = {r["output"]: quality[r["model"]] for r in rows}
-    block = re.compile(r"Ответ ([A-Z]):\n<<<\n(.*?)\n>>>", re.S)
+    block = re.compile(r"Ответ ([A-Z]):\n<<<\n(.*?)\n>>>", re.DOTALL)
 
     def oracle(messages):  # a scripted judge that knows which model wrote what
         shown = dict(block.findall(messages[-1]["content"]))

@@ -14,7 +14,7 @@ from rag_pipeline.evaluate.leaderboard import find_nan
 from rag_pipeline_tests.evaluate.factories import generation, generations_frame
 
 QUALITY = re.compile(r"\[качество=(\d)\]")
-BLOCK = re.compile(r"Ответ ([A-Z]):\n<<<\n(.*?)\n>>>", re.S)
+BLOCK = re.compile(r"Ответ ([A-Z]):\n<<<\n(.*?)\n>>>", re.DOTALL)
 
 
 class ScriptedChat:
@@ -33,7 +33,7 @@ class ScriptedChat:
 
 
 def user_text(messages) -> str:
-    return [m for m in messages if m["role"] == "user"][0]["content"]
+    return next(m for m in messages if m["role"] == "user")["content"]
 
 
 def outputs_by_label(messages) -> dict[str, str]:
@@ -252,7 +252,7 @@ def test_kendall_tau_against_the_notebooks_ranks_on_the_recorded_study():
 
     generations = study.study_generations(summaries)
     references = study.study_references(summaries)
-    reference_ranks = summaries.rename(columns={"judge_rank": "rank"})[["task", "item_id", "model", "rank"]]
+    reference_ranks = study.notebook_judge_ranks(summaries)
     agreeing = jd.run_judge(generations, references, make_judge(notebook_judge), progress=False)
     result = jd.judge_reliability(agreeing, reference_ranks)
     assert result["kendall_tau"] == pytest.approx(1.0) and result["kendall_tau_items"] == 10

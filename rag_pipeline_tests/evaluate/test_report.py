@@ -25,7 +25,7 @@ def report(benchmark_run, tmp_path_factory):
 def test_report_is_one_self_contained_html_file(report):
     path, html, _ = report
     assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
-    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, flags=re.I)
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, flags=re.IGNORECASE)
     assert "<script" not in html.lower() and "<link" not in html.lower() and "@import" not in html
     assert [p.name for p in path.parent.iterdir()] == ["leaderboard.html"]  # atomic: no temp file left
 
@@ -46,7 +46,7 @@ def test_report_contains_every_model_and_section(report):
 
 def test_report_svg_is_well_formed_and_has_ci_bars(report):
     _, html, tables = report
-    charts = re.findall(r"<svg.*?</svg>", html, flags=re.S)
+    charts = re.findall(r"<svg.*?</svg>", html, flags=re.DOTALL)
     assert len(charts) >= len(tables["summary"].groupby(["task", "metric"])) + 2  # bars + 2 heatmaps
     for chart in charts:
         ET.fromstring(chart)

@@ -116,6 +116,9 @@ def test_retrieve_many_and_wrong_paper(index, cross_encoder):
     empty = retrieve_many(index, None, "attention", [], top_k=3, top_n=1)
     assert empty.empty and list(empty.columns) == list(RETRIEVAL_COLUMNS)
     stray = Question(question_id="w2v:q1", paper_id="word2vec", text="?", reference_answer="")
+    blank = Question(question_id="attention:q9", paper_id="attention", text=" ", reference_answer="")
+    with pytest.raises(ValueError, match="question 'attention:q9' of paper 'attention' has no text"):
+        retrieve_many(index, None, "attention", [blank], top_k=3, top_n=1)
     with pytest.raises(ValueError, match=r"questions \['w2v:q1'\] belong to other papers"):
         retrieve_many(index, None, "attention", questions + [stray], top_k=3, top_n=1)
 
