@@ -110,7 +110,7 @@ def input_event_ids(context: dg.AssetExecutionContext, asset_keys: list[dg.Asset
 )
 def leaderboard(context: dg.AssetExecutionContext, state: StateResource) -> dg.MaterializeResult:
     """Means with 95% CIs, paired tests, ranks, the notebook's final table; Parquet tables + a self-contained HTML report."""
-    from rag_pipeline.leaderboard_build import build_all
+    from rag_pipeline.reporting import build_all
 
     store = state.store()
     inputs = input_event_ids(context, [generation_metrics.key, judgments.key, retrieval_metrics.key])

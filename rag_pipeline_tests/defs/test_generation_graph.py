@@ -38,7 +38,7 @@ def test_baselines_and_recorded_models_generate_and_score(pipeline):
     recorded = store.read_frame("answers", "recorded-tbank", STUDY_PAPER)
     assert len(recorded) == 10
     metrics = store.read_frame("generation_metrics", "recorded-tbank", STUDY_PAPER)
-    assert {"bleu", "rouge1_f"} <= set(metrics["metric"])
+    assert {"bleu", "rouge1_fmeasure"} <= set(metrics["metric"])
     assert not (metrics["value"].isna() & (metrics["error"] == "")).any()
     assert set(metrics["generation_id"]) <= set(recorded["generation_id"]) | set(store.read_frame("summaries", "recorded-tbank", STUDY_PAPER)["generation_id"])
     for signature in metrics["signature"]:
@@ -70,7 +70,7 @@ def test_leaderboard_and_lineage_from_a_score_to_its_pdf(pipeline):
     assert metadata["input_event_ids"].value["generation_metrics"]
     store = ArtifactStore(state / "artifacts")
     metrics = store.read_frame("generation_metrics", "top-chunk", paper)
-    score_id = metrics[metrics["metric"] == "rouge1_f"]["score_id"].iloc[0]
+    score_id = metrics[metrics["metric"] == "rouge1_fmeasure"]["score_id"].iloc[0]
     lineage = explain_score(store, score_id)
     assert lineage["generation"]["model"] == "top-chunk"
     assert lineage["chunks"] and lineage["chunks"][0]["chunk_id"].startswith(f"{paper}:")

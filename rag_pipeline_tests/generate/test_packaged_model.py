@@ -9,6 +9,7 @@ import pytest
 
 from rag_pipeline.generate import packaged_model
 from rag_pipeline.generate.backends import load_backend
+from rag_pipeline.generate.prompts import answer_messages
 from rag_pipeline.generate.packaged_model import (
     PACKAGED_GGUF_NAME,
     PackagedModelError,
@@ -39,14 +40,12 @@ def test_packaged_qwen_answers_in_russian_and_reloads_from_the_safetensors_cache
     state = state_paths(tmp_path / "state")
     spec = models_by_name()["qwen2.5-coder-0.5b"]
     spec = replace(spec, max_new_tokens=24)
+    chunk = "The Transformer is based solely on attention mechanisms, dispensing with recurrence entirely."
     question = GenerationRequest(
         task="answer",
         paper_id="demo",
         item_id="demo:q1",
-        messages=[
-            {"role": "system", "content": "Отвечай только на русском языке, одним коротким предложением."},
-            {"role": "user", "content": "Фрагмент: Модель обучали оптимизатором Adam.\n\nВопрос: Какой оптимизатор использовали?"},
-        ],
+        messages=answer_messages(spec, "Какой механизм лежит в основе архитектуры Transformer?", [chunk]),
     )
     backend = load_backend(spec, state)  # joins the parts, verifies sha256, de-quantizes, caches
     converted = state.models / PACKAGED_GGUF_NAME.removesuffix(".gguf")
@@ -55,8 +54,8 @@ def test_packaged_qwen_answers_in_russian_and_reloads_from_the_safetensors_cache
     answer = backend.generate([question], progress=False)[0]
     backend.close()
     assert answer.error == "" and 0 < answer.output_tokens <= 24
-    assert re.search("[а-яё]{3,}", answer.output.lower()), answer.output
-    assert "adam" in answer.output.lower()
+    assert len(re.findall("[а-яё]{3,}", answer.output.lower())) >= 3, answer.output  # Russian words
+    assert "вниман" in answer.output.lower(), answer.output  # "attention", from the English chunk
 
     # Later loads come from the safetensors copy: converting again would fail here.
     monkeypatch.setattr(packaged_model, "_convert_gguf", lambda *a, **k: pytest.fail("converted twice"))
