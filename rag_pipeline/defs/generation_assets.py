@@ -53,6 +53,11 @@ class LazyBackend:
     def generate(self, requests, progress: bool = True):
         return BACKENDS.get(self.spec, self.state_paths).generate(requests, progress=progress)
 
+    @property
+    def resolved_revision(self):
+        """The loaded weights' revision (hub commit or file hash), read after `generate`."""
+        return getattr(BACKENDS.get(self.spec, self.state_paths), "resolved_revision", None)
+
     def close(self):
         """The pool owns the model; it is freed when the next model is loaded."""
 

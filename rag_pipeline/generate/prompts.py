@@ -54,8 +54,12 @@ class PromptFamily:
 FAMILIES: dict[str, PromptFamily] = {
     # T-lite's summary instruction had no "answer in Russian" sentence in the notebook.
     "tlite": PromptFamily(_NOTEBOOK_SUMMARY_INSTRUCTION, _NOTEBOOK_ANSWER_INSTRUCTION),
-    "yandexgpt": PromptFamily(_NOTEBOOK_SUMMARY_INSTRUCTION + _RUSSIAN_ONLY, _NOTEBOOK_ANSWER_INSTRUCTION),
-    "qwen3": PromptFamily(_NOTEBOOK_SUMMARY_INSTRUCTION + _RUSSIAN_ONLY, _NOTEBOOK_ANSWER_INSTRUCTION),
+    "yandexgpt": PromptFamily(
+        _NOTEBOOK_SUMMARY_INSTRUCTION + _RUSSIAN_ONLY, _NOTEBOOK_ANSWER_INSTRUCTION
+    ),
+    "qwen3": PromptFamily(
+        _NOTEBOOK_SUMMARY_INSTRUCTION + _RUSSIAN_ONLY, _NOTEBOOK_ANSWER_INSTRUCTION
+    ),
     "default": PromptFamily(_DEFAULT_SUMMARY_REQUEST, _DEFAULT_ANSWER_REQUEST),
 }
 
@@ -148,8 +152,12 @@ def answer_messages(spec: Any, question: str, chunks: list[str]) -> list[dict]:
 def continues_prefill(spec: Any, messages: list[dict]) -> bool:
     """Whether generation continues the last (assistant prefill) message instead of opening a turn."""
     prefills = spec.assistant_prefill
-    prefills = set(prefills.values()) if isinstance(prefills, dict) else {prefills} if prefills else set()
-    return bool(messages and messages[-1]["role"] == "assistant" and messages[-1]["content"] in prefills)
+    prefills = (
+        set(prefills.values()) if isinstance(prefills, dict) else {prefills} if prefills else set()
+    )
+    return bool(
+        messages and messages[-1]["role"] == "assistant" and messages[-1]["content"] in prefills
+    )
 
 
 def plain_render(messages: list[dict], continue_final: bool = False) -> str:

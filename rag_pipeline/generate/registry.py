@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from rag_pipeline.hashing import canonical_json
 from rag_pipeline.ids import InvalidIdError, validate_slug
 from rag_pipeline.settings import data_dir
 
@@ -25,7 +26,15 @@ DTYPES = ("bfloat16", "float16", "float32", "auto")
 QUANTIZATIONS = (None, "8bit", "4bit")
 PROMPT_FAMILIES = ("default", "tlite", "yandexgpt", "qwen3")
 TASKS = ("summary", "answer")
-DECODING_KEYS = ("do_sample", "temperature", "top_p", "top_k", "min_p", "repetition_penalty", "seed")
+DECODING_KEYS = (
+    "do_sample",
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "repetition_penalty",
+    "seed",
+)
 EXTRACTIVE_METHODS = ("lead", "top-chunk")
 
 # The offline default LLM: Qwen2.5-Coder-0.5B-Instruct (GGUF Q4_K_M) shipped in PyPI packages.
@@ -49,10 +58,14 @@ class ModelSpec:
     quantization: str | None = None  # bitsandbytes on CUDA only
     trust_remote_code: bool = False
     prompt_family: str = "default"
-    system_role: bool = True  # False: instructions go into user turns (YandexGPT has no system role)
+    system_role: bool = (
+        True  # False: instructions go into user turns (YandexGPT has no system role)
+    )
     # The assistant turn is continued from this text: one string for every task, or {task: text}.
     assistant_prefill: str | dict | None = None
-    stop_strings: tuple[str, ...] = ()  # extra end markers, e.g. "<|eot_id|>" (token id when one token)
+    stop_strings: tuple[
+        str, ...
+    ] = ()  # extra end markers, e.g. "<|eot_id|>" (token id when one token)
     enable_thinking: bool | None = None  # passed to the chat template (Qwen3); None: not passed
     decoding: dict = field(default_factory=dict)
     task_decoding: dict = field(default_factory=dict)  # per-task overrides of `decoding`
@@ -69,6 +82,10 @@ class ModelSpec:
     recorded_name: str | None = None
     # extractive backend: {"method": "lead", "sentences": 3} or {"method": "top-chunk"}
     extractive: dict = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        # The dict fields make the generated hash fail; hash the canonical content instead.
+        return hash(canonical_json(self.to_dict()))
 
     # ---- derived views -------------------------------------------------------------------
     def supports(self, task: str) -> bool:
@@ -93,7 +110,15 @@ class ModelSpec:
         Excludes the registry name, the description, ``batch_size`` (greedy batched output equals
         one-at-a-time output), HTTP timeout/retries and ``offline``.
         """
-        excluded = {"name", "description", "batch_size", "timeout_s", "max_retries", "offline", "api_key_env"}
+        excluded = {
+            "name",
+            "description",
+            "batch_size",
+            "timeout_s",
+            "max_retries",
+            "offline",
+            "api_key_env",
+        }
         identity = {key: value for key, value in asdict(self).items() if key not in excluded}
         identity["stop_strings"] = list(self.stop_strings)
         identity["tasks"] = list(self.tasks)
@@ -133,10 +158,19 @@ def _check_decoding(where: str, name: str, key: str, decoding: Any) -> dict:
                 raise _fail(where, name, f"{key}.do_sample must be true or false, got {value!r}")
         elif param in ("top_k", "seed"):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise _fail(where, name, f"{key}.{param} must be a non-negative integer, got {value!r}")
+                raise _fail(
+                    where, name, f"{key}.{param} must be a non-negative integer, got {value!r}"
+                )
         else:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise _fail(where, name, f"{key}.{param} must be a non-negative number, got {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise _fail(
+                    where, name, f"{key}.{param} must be a non-negative number, got {value!r}"
+                )
     if decoding.get("do_sample") and not decoding.get("temperature", 1.0):
         raise _fail(where, name, f"{key}: sampling needs temperature > 0")
     return dict(decoding)
@@ -152,7 +186,11 @@ def spec_from_entry(entry: Any, where: str = "models.yaml") -> ModelSpec:
     except InvalidIdError as exc:
         raise ModelRegistryError(f"{where}: {exc}") from exc
     if "api_key" in entry:
-        raise _fail(where, name, "never put an API key in the registry; set api_key_env to the variable's name")
+        raise _fail(
+            where,
+            name,
+            "never put an API key in the registry; set api_key_env to the variable's name",
+        )
     unknown = sorted(set(entry) - _FIELD_NAMES)
     if unknown:
         raise _fail(where, name, f"unknown keys {unknown}; allowed: {sorted(_FIELD_NAMES)}")
@@ -163,12 +201,20 @@ def spec_from_entry(entry: Any, where: str = "models.yaml") -> ModelSpec:
     _check_choice(where, name, "backend", values["backend"], BACKENDS)
     _check_choice(where, name, "dtype", values.get("dtype", "auto"), DTYPES)
     _check_choice(where, name, "quantization", values.get("quantization"), QUANTIZATIONS)
-    _check_choice(where, name, "prompt_family", values.get("prompt_family", "default"), PROMPT_FAMILIES)
+    _check_choice(
+        where, name, "prompt_family", values.get("prompt_family", "default"), PROMPT_FAMILIES
+    )
     for flag in ("system_role", "trust_remote_code", "offline"):
         if flag in values and not isinstance(values[flag], bool):
             raise _fail(where, name, f"{flag} must be true or false, got {values[flag]!r}")
-    if values.get("enable_thinking") is not None and not isinstance(values["enable_thinking"], bool):
-        raise _fail(where, name, f"enable_thinking must be true, false or null, got {values['enable_thinking']!r}")
+    if values.get("enable_thinking") is not None and not isinstance(
+        values["enable_thinking"], bool
+    ):
+        raise _fail(
+            where,
+            name,
+            f"enable_thinking must be true, false or null, got {values['enable_thinking']!r}",
+        )
     for number, minimum in (("max_new_tokens", 1), ("batch_size", 1), ("max_retries", 0)):
         value = values.get(number, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -183,7 +229,11 @@ def spec_from_entry(entry: Any, where: str = "models.yaml") -> ModelSpec:
         _check_choice(where, name, "each task", task, TASKS)
     values["tasks"] = tuple(dict.fromkeys(tasks))
     stops = values.get("stop_strings", [])
-    if isinstance(stops, str) or not isinstance(stops, (list, tuple)) or not all(isinstance(s, str) and s for s in stops):
+    if (
+        isinstance(stops, str)
+        or not isinstance(stops, (list, tuple))
+        or not all(isinstance(s, str) and s for s in stops)
+    ):
         raise _fail(where, name, f"stop_strings must be a list of non-empty strings, got {stops!r}")
     values["stop_strings"] = tuple(stops)
     prefill = values.get("assistant_prefill")
@@ -194,7 +244,9 @@ def spec_from_entry(entry: Any, where: str = "models.yaml") -> ModelSpec:
                 raise _fail(where, name, f"assistant_prefill.{task} must be a non-empty string")
         values["assistant_prefill"] = dict(prefill)
     elif prefill is not None and (not isinstance(prefill, str) or not prefill):
-        raise _fail(where, name, "assistant_prefill must be a string, a {task: string} mapping or null")
+        raise _fail(
+            where, name, "assistant_prefill must be a string, a {task: string} mapping or null"
+        )
     values["decoding"] = _check_decoding(where, name, "decoding", values.get("decoding") or {})
     task_decoding = values.get("task_decoding") or {}
     if not isinstance(task_decoding, dict):
@@ -209,33 +261,53 @@ def spec_from_entry(entry: Any, where: str = "models.yaml") -> ModelSpec:
 
     backend = values["backend"]
     if backend in ("transformers", "openai") and not values.get("model"):
-        raise _fail(where, name, f"backend {backend!r} needs 'model' (hub id, local path or served model name)")
+        raise _fail(
+            where,
+            name,
+            f"backend {backend!r} needs 'model' (hub id, local path or served model name)",
+        )
     if values.get("quantization") and backend != "transformers":
         raise _fail(where, name, "quantization applies to the transformers backend only")
     if backend == "openai":
         if not values.get("base_url"):
-            raise _fail(where, name, "backend 'openai' needs 'base_url' (e.g. http://localhost:8000/v1)")
+            raise _fail(
+                where, name, "backend 'openai' needs 'base_url' (e.g. http://localhost:8000/v1)"
+            )
         env = values.get("api_key_env")
         if env is not None and not env.replace("_", "").isalnum():
             raise _fail(where, name, f"api_key_env must name an environment variable, got {env!r}")
     if backend == "recorded" and not values.get("recorded_name"):
-        raise _fail(where, name, "backend 'recorded' needs 'recorded_name' (Tbank, YandexGPT or Qwen3)")
+        raise _fail(
+            where, name, "backend 'recorded' needs 'recorded_name' (Tbank, YandexGPT or Qwen3)"
+        )
     extractive = values.get("extractive") or {}
     if not isinstance(extractive, dict):
         raise _fail(where, name, "extractive must be a mapping, e.g. {method: lead, sentences: 3}")
     if backend == "extractive":
-        _check_choice(where, name, "extractive.method", extractive.get("method"), EXTRACTIVE_METHODS)
+        _check_choice(
+            where, name, "extractive.method", extractive.get("method"), EXTRACTIVE_METHODS
+        )
         unknown_params = sorted(set(extractive) - {"method", "sentences"})
         if unknown_params:
-            raise _fail(where, name, f"unknown extractive keys {unknown_params}; allowed: ['method', 'sentences']")
+            raise _fail(
+                where,
+                name,
+                f"unknown extractive keys {unknown_params}; allowed: ['method', 'sentences']",
+            )
         if extractive["method"] == "lead":
             sentences = extractive.get("sentences", 3)
             if isinstance(sentences, bool) or not isinstance(sentences, int) or sentences < 1:
-                raise _fail(where, name, f"extractive.sentences must be an integer >= 1, got {sentences!r}")
+                raise _fail(
+                    where, name, f"extractive.sentences must be an integer >= 1, got {sentences!r}"
+                )
             extractive = {"method": "lead", "sentences": sentences}
         expected_task = "summary" if extractive["method"] == "lead" else "answer"
         if values["tasks"] != (expected_task,):
-            raise _fail(where, name, f"extractive method {extractive['method']!r} produces only tasks: [{expected_task}]")
+            raise _fail(
+                where,
+                name,
+                f"extractive method {extractive['method']!r} produces only tasks: [{expected_task}]",
+            )
     elif extractive:
         raise _fail(where, name, "extractive parameters apply to backend 'extractive' only")
     values["extractive"] = dict(extractive)
@@ -258,7 +330,10 @@ def load_models(path: str | os.PathLike | None = None) -> list[ModelSpec]:
         raise ModelRegistryError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(loaded, dict) or not isinstance(loaded.get("models", []), list):
         raise ModelRegistryError(f"{path}: expected a mapping with a 'models' list")
-    specs = [spec_from_entry(entry, f"{path} entry {i}") for i, entry in enumerate(loaded.get("models") or [])]
+    specs = [
+        spec_from_entry(entry, f"{path} entry {i}")
+        for i, entry in enumerate(loaded.get("models") or [])
+    ]
     seen: set[str] = set()
     for spec in specs:
         if spec.name in seen:

@@ -14,7 +14,12 @@ from datetime import datetime, timezone
 
 from rag_pipeline.cache import ContentCache
 from rag_pipeline.generate.backends import Backend, GenerationResult, load_backend
-from rag_pipeline.generate.prompts import PROMPT_VERSION, continues_prefill, plain_render, prompt_hash
+from rag_pipeline.generate.prompts import (
+    PROMPT_VERSION,
+    continues_prefill,
+    plain_render,
+    prompt_hash,
+)
 from rag_pipeline.generate.registry import ModelSpec
 from rag_pipeline.generate.types import GenerationRequest, GenerationRow, decoding_json
 from rag_pipeline.hashing import content_hash
@@ -22,8 +27,15 @@ from rag_pipeline.settings import StatePaths, state_paths
 
 # What a cache entry keeps: the model's answer and how it was measured, not the item's ids.
 _CACHED_FIELDS = (
-    "output", "thinking", "latency_s", "input_tokens", "output_tokens",
-    "prompt", "model_revision", "created_at", "notes",
+    "output",
+    "thinking",
+    "latency_s",
+    "input_tokens",
+    "output_tokens",
+    "prompt",
+    "model_revision",
+    "created_at",
+    "notes",
 )
 
 
@@ -46,15 +58,21 @@ def cache_key(spec: ModelSpec, request: GenerationRequest) -> str:
 
 def generation_id(key: str, request: GenerationRequest) -> str:
     """The content id of a row: its cache key plus the item it answers."""
-    return content_hash({"key": key, "task": request.task, "paper": request.paper_id, "item": request.item_id})
+    return content_hash(
+        {"key": key, "task": request.task, "paper": request.paper_id, "item": request.item_id}
+    )
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _row(spec: ModelSpec, request: GenerationRequest, key: str, values: dict, cache_hit: bool) -> GenerationRow:
-    prompt = values.get("prompt") or plain_render(request.messages, continues_prefill(spec, request.messages))
+def _row(
+    spec: ModelSpec, request: GenerationRequest, key: str, values: dict, cache_hit: bool
+) -> GenerationRow:
+    prompt = values.get("prompt") or plain_render(
+        request.messages, continues_prefill(spec, request.messages)
+    )
     return GenerationRow(
         generation_id=generation_id(key, request),
         task=request.task,
@@ -94,7 +112,11 @@ def _result_values(result: GenerationResult, backend: Backend) -> dict:
         "error": result.error,
     }
     if not result.error and not (result.output or "").strip():
-        values["error"] = "the model returned an empty output"
+        values["error"] = "the model returned no answer text" + (
+            " (only <think> reasoning: raise max_new_tokens or disable thinking)"
+            if result.thinking
+            else ""
+        )
     return values
 
 
@@ -131,7 +153,9 @@ def run_generation(
         try:
             results = active.generate([requests[i] for i in misses], progress=progress)
             if len(results) != len(misses):
-                raise RuntimeError(f"backend of {spec.name!r} returned {len(results)} results for {len(misses)} requests")
+                raise RuntimeError(
+                    f"backend of {spec.name!r} returned {len(results)} results for {len(misses)} requests"
+                )
             for index, result in zip(misses, results):
                 values = _result_values(result, active)
                 row = _row(spec, requests[index], keys[index], values, cache_hit=False)

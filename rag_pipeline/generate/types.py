@@ -93,7 +93,9 @@ def rows_to_frame(rows: list[GenerationRow]) -> pd.DataFrame:
     return frame
 
 
-def summary_requests(spec: "ModelSpec", paper_id: str, abstract: str, conclusion: str) -> list[GenerationRequest]:
+def summary_requests(
+    spec: ModelSpec, paper_id: str, abstract: str, conclusion: str
+) -> list[GenerationRequest]:
     """The one summary request of a paper for ``spec`` ([] when the model does not summarise).
 
     With neither an abstract nor a conclusion the request carries the error
@@ -110,7 +112,9 @@ def summary_requests(spec: "ModelSpec", paper_id: str, abstract: str, conclusion
             item_id=paper_id,
             messages=summary_messages(spec, abstract, conclusion),
             context={"abstract": abstract, "conclusion": conclusion},
-            error="" if (abstract or conclusion or spec.backend == "recorded") else f"{NO_SUMMARY_INPUT} in paper {paper_id!r}",
+            error=""
+            if (abstract or conclusion or spec.backend == "recorded")
+            else f"{NO_SUMMARY_INPUT} in paper {paper_id!r}",
         )
     ]
 
@@ -120,7 +124,9 @@ def _kept_chunks_by_question(retrievals: pd.DataFrame | None) -> dict[str, pd.Da
         return {}
     missing = [column for column in RETRIEVAL_COLUMNS if column not in retrievals.columns]
     if missing:
-        raise ValueError(f"retrievals table lacks columns {missing} (has {list(retrievals.columns)})")
+        raise ValueError(
+            f"retrievals table lacks columns {missing} (has {list(retrievals.columns)})"
+        )
     kept = retrievals[retrievals["kept"].astype(bool)]
     return {
         str(question_id): group.sort_values("final_rank", kind="stable")
@@ -129,9 +135,9 @@ def _kept_chunks_by_question(retrievals: pd.DataFrame | None) -> dict[str, pd.Da
 
 
 def answer_requests(
-    spec: "ModelSpec",
+    spec: ModelSpec,
     paper_id: str,
-    questions: list["Question"],
+    questions: list[Question],
     retrievals: pd.DataFrame | None,
 ) -> list[GenerationRequest]:
     """One answer request per question of ``paper_id`` ([] when the model does not answer).
@@ -160,13 +166,15 @@ def answer_requests(
                 messages=answer_messages(spec, question.text, chunks),
                 context_ids=chunk_ids,
                 context={"question": question.text, "chunks": chunks, "chunk_ids": chunk_ids},
-                error="" if (chunks or spec.backend == "recorded") else f"no retrieved context for question {question.question_id!r}",
+                error=""
+                if (chunks or spec.backend == "recorded")
+                else f"no retrieved context for question {question.question_id!r}",
             )
         )
     return requests
 
 
-def decoding_json(spec: "ModelSpec", task: str) -> str:
+def decoding_json(spec: ModelSpec, task: str) -> str:
     """The decoding settings of a row as JSON (parameters plus max_new_tokens and thinking mode)."""
     settings: dict[str, Any] = {k: v for k, v in spec.decoding_for(task).items() if v is not None}
     if spec.backend in ("transformers", "openai"):

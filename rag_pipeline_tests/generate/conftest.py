@@ -3,7 +3,6 @@ offline inside the test session (no hub), saved to disk and loaded back by local
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -70,9 +69,10 @@ def build_tiny_model(tokenizer, architecture: str = "llama", seed: int = 0):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-    config_class, model_class = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM)}[
-        architecture
-    ]
+    config_class, model_class = {
+        "llama": (LlamaConfig, LlamaForCausalLM),
+        "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+    }[architecture]
     config = config_class(
         vocab_size=len(tokenizer),
         hidden_size=64,
@@ -91,7 +91,9 @@ def build_tiny_model(tokenizer, architecture: str = "llama", seed: int = 0):
     return model_class(config).to(torch.float32).eval()
 
 
-def save_tiny_model(directory: Path, architecture: str = "llama", chat_template: str = CHAT_TEMPLATE) -> Path:
+def save_tiny_model(
+    directory: Path, architecture: str = "llama", chat_template: str = CHAT_TEMPLATE
+) -> Path:
     tokenizer = build_tokenizer(chat_template)
     model = build_tiny_model(tokenizer, architecture)
     model.save_pretrained(directory)
@@ -127,11 +129,3 @@ def make_spec(**overrides):
     }
     entry.update(overrides)
     return spec_from_entry(entry, "test")
-
-
-@pytest.fixture()
-def spec_factory():
-    return make_spec
-
-
-__all__ = ["replace", "make_spec", "build_tokenizer", "build_tiny_model", "save_tiny_model"]

@@ -24,7 +24,13 @@ def completion(content: str, prompt_tokens: int = 11, completion_tokens: int = 5
     return {
         "id": "chatcmpl-1",
         "object": "chat.completion",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
     }
 
@@ -50,7 +56,9 @@ class FakeOpenAIServer:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                fake.received.append({"path": self.path, "headers": dict(self.headers), "json": body})
+                fake.received.append(
+                    {"path": self.path, "headers": dict(self.headers), "json": body}
+                )
                 index = min(len(fake.received) - 1, len(fake.replies) - 1)
                 status, payload = fake.replies[index]
                 if status == "sleep":
@@ -59,7 +67,9 @@ class FakeOpenAIServer:
                 elif status == "echo":  # answer with the last message, after a varying delay
                     time.sleep(payload * (len(fake.received) % 3))
                     status, payload = 200, completion("ответ на " + body["messages"][-1]["content"])
-                data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+                data = (
+                    payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+                )
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
@@ -105,9 +115,15 @@ def _spec(server, **overrides):
 
 def _requests(n=1):
     return [
-        GenerationRequest(task="answer", paper_id="p", item_id=f"p:q{i}",
-                          messages=[{"role": "system", "content": "Отвечай по-русски."},
-                                    {"role": "user", "content": f"Вопрос {i}?"}])
+        GenerationRequest(
+            task="answer",
+            paper_id="p",
+            item_id=f"p:q{i}",
+            messages=[
+                {"role": "system", "content": "Отвечай по-русски."},
+                {"role": "user", "content": f"Вопрос {i}?"},
+            ],
+        )
         for i in range(n)
     ]
 
@@ -122,11 +138,20 @@ def api_key(monkeypatch):
 
 
 def test_success_sends_the_protocol_and_splits_thinking(tmp_path):
-    with FakeOpenAIServer([(200, completion("<think>вспоминаю статью</think>\n\nОптимизатор Adam."))]) as server:
+    with FakeOpenAIServer(
+        [(200, completion("<think>вспоминаю статью</think>\n\nОптимизатор Adam."))]
+    ) as server:
         spec = _spec(server)
-        rows = run_generation(spec, _requests(), cache=ContentCache(tmp_path), backend=_backend(spec), progress=False)
+        rows = run_generation(
+            spec, _requests(), cache=ContentCache(tmp_path), backend=_backend(spec), progress=False
+        )
     row = rows[0]
-    assert (row.output, row.thinking, row.input_tokens, row.output_tokens) == ("Оптимизатор Adam.", "вспоминаю статью", 11, 5)
+    assert (row.output, row.thinking, row.input_tokens, row.output_tokens) == (
+        "Оптимизатор Adam.",
+        "вспоминаю статью",
+        11,
+        5,
+    )
     assert row.error == "" and row.latency_s is not None
     sent = server.received[0]
     assert sent["path"] == "/v1/chat/completions"
@@ -141,7 +166,12 @@ def test_success_sends_the_protocol_and_splits_thinking(tmp_path):
 
 
 def test_retries_on_429_and_5xx_then_succeeds():
-    replies = [(429, {"error": "rate limited"}), (503, {"error": "overloaded"}), (500, "oops"), (200, completion("Adam"))]
+    replies = [
+        (429, {"error": "rate limited"}),
+        (503, {"error": "overloaded"}),
+        (500, "oops"),
+        (200, completion("Adam")),
+    ]
     with FakeOpenAIServer(replies) as server:
         result = _backend(_spec(server)).generate(_requests(), progress=False)[0]
     assert result.output == "Adam" and result.error == ""
@@ -158,7 +188,9 @@ def test_last_retry_failure_is_recorded_in_the_row():
 
 def test_timeouts_are_retried_then_recorded():
     with FakeOpenAIServer([("sleep", 1.0)]) as server:
-        result = _backend(_spec(server, timeout_s=0.2, max_retries=1)).generate(_requests(), progress=False)[0]
+        result = _backend(_spec(server, timeout_s=0.2, max_retries=1)).generate(
+            _requests(), progress=False
+        )[0]
     assert "failed after 2 attempts" in result.error and "Timeout" in result.error
     assert len(server.received) == 2
 
@@ -181,9 +213,12 @@ def test_bad_replies_are_recorded_without_retrying(reply, expected):
 
 def test_missing_key_variable_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("RAG_TEST_LLM_KEY")
-    with FakeOpenAIServer([(200, completion("x"))]) as server:
-        with pytest.raises(MissingApiKeyError, match="environment variable RAG_TEST_LLM_KEY is not set") as excinfo:
-            load_backend(_spec(server))
+    missing = "environment variable RAG_TEST_LLM_KEY is not set"
+    with (
+        FakeOpenAIServer([(200, completion("x"))]) as server,
+        pytest.raises(MissingApiKeyError, match=missing) as excinfo,
+    ):
+        load_backend(_spec(server))
     assert "served-qwen3" in str(excinfo.value)
 
 
@@ -192,3 +227,20 @@ def test_concurrent_requests_keep_request_order():
         results = _backend(_spec(server, batch_size=4)).generate(_requests(6), progress=False)
     assert [r.output for r in results] == [f"ответ на Вопрос {i}?" for i in range(6)]
     assert len(server.received) == 6
+
+
+def test_thinking_without_an_answer_is_a_failed_row_and_retried_next_run(tmp_path):
+    cache = ContentCache(tmp_path)
+    with FakeOpenAIServer(
+        [(200, completion("<think>рассуждение, оборванное лимитом токенов"))]
+    ) as server:
+        spec = _spec(server)
+        first = run_generation(
+            spec, _requests(), cache=cache, backend=_backend(spec), progress=False
+        )[0]
+        second = run_generation(
+            spec, _requests(), cache=cache, backend=_backend(spec), progress=False
+        )[0]
+    assert first.output == "" and first.thinking == "рассуждение, оборванное лимитом токенов"
+    assert "only <think> reasoning" in first.error
+    assert len(cache) == 0 and second.cache_hit is False and len(server.received) == 2

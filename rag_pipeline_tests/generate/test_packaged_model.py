@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import replace
 
 import pytest
 
 from rag_pipeline.generate import packaged_model
 from rag_pipeline.generate.backends import load_backend
-from rag_pipeline.generate.prompts import answer_messages
 from rag_pipeline.generate.packaged_model import (
     PACKAGED_GGUF_NAME,
     PackagedModelError,
@@ -17,6 +17,7 @@ from rag_pipeline.generate.packaged_model import (
     find_gguf_parts,
     is_converted,
 )
+from rag_pipeline.generate.prompts import answer_messages
 from rag_pipeline.generate.registry import models_by_name
 from rag_pipeline.generate.types import GenerationRequest
 from rag_pipeline.settings import state_paths
@@ -36,7 +37,9 @@ def test_a_hash_mismatch_is_refused_and_leaves_nothing(tmp_path):
 
 
 @pytest.mark.slow
-def test_packaged_qwen_answers_in_russian_and_reloads_from_the_safetensors_cache(tmp_path, monkeypatch):
+def test_packaged_qwen_answers_in_russian_and_reloads_from_the_safetensors_cache(
+    tmp_path, monkeypatch
+):
     state = state_paths(tmp_path / "state")
     spec = models_by_name()["qwen2.5-coder-0.5b"]
     spec = replace(spec, max_new_tokens=24)
@@ -45,12 +48,16 @@ def test_packaged_qwen_answers_in_russian_and_reloads_from_the_safetensors_cache
         task="answer",
         paper_id="demo",
         item_id="demo:q1",
-        messages=answer_messages(spec, "Какой механизм лежит в основе архитектуры Transformer?", [chunk]),
+        messages=answer_messages(
+            spec, "Какой механизм лежит в основе архитектуры Transformer?", [chunk]
+        ),
     )
     backend = load_backend(spec, state)  # joins the parts, verifies sha256, de-quantizes, caches
     converted = state.models / PACKAGED_GGUF_NAME.removesuffix(".gguf")
     assert is_converted(converted) and (converted / "model.safetensors").is_file()
-    assert (converted / packaged_model.MARKER_FILE).read_text().count(packaged_model.PACKAGED_GGUF_SHA256) == 1
+    assert (converted / packaged_model.MARKER_FILE).read_text().count(
+        packaged_model.PACKAGED_GGUF_SHA256
+    ) == 1
     answer = backend.generate([question], progress=False)[0]
     backend.close()
     assert answer.error == "" and 0 < answer.output_tokens <= 24
@@ -58,7 +65,11 @@ def test_packaged_qwen_answers_in_russian_and_reloads_from_the_safetensors_cache
     assert "вниман" in answer.output.lower(), answer.output  # "attention", from the English chunk
 
     # Later loads come from the safetensors copy: converting again would fail here.
-    monkeypatch.setattr(packaged_model, "_convert_gguf", lambda *a, **k: pytest.fail("converted twice"))
+    monkeypatch.setattr(
+        packaged_model, "_convert_gguf", lambda *a, **k: pytest.fail("converted twice")
+    )
     again = load_backend(spec, state)
-    assert again.generate([question], progress=False)[0].output == answer.output  # greedy: same answer
+    repeated = again.generate([question], progress=False)[0]
     again.close()
+    assert repeated.output == answer.output  # greedy: the same answer from the cached copy
+    shutil.rmtree(state.root)  # 2.5 GB: not to be kept in pytest's temporary directories

@@ -45,13 +45,18 @@ def test_tlite_answer_puts_context_in_a_second_system_turn_without_prefill(specs
     messages = answer_messages(specs["t-lite-instruct-0.1"], "Какой оптимизатор?", CHUNKS)
     assert [m["role"] for m in messages] == ["system", "user", "system"]
     assert messages[1]["content"] == "Вопрос:\nКакой оптимизатор?"
-    assert messages[2]["content"] == "Контекст:\n" + CHUNKS[0] + "\n\n" + CHUNKS[1]  # top-2, rank order
+    assert (
+        messages[2]["content"] == "Контекст:\n" + CHUNKS[0] + "\n\n" + CHUNKS[1]
+    )  # top-2, rank order
 
 
 def test_yandexgpt_has_no_system_role_and_renders_with_a_template_that_forbids_it(specs):
     spec = specs["yandexgpt-5-lite-8b"]
     no_system = build_tokenizer(NO_SYSTEM_TEMPLATE)
-    for messages in (summary_messages(spec, ABSTRACT, CONCLUSION), answer_messages(spec, "Вопрос?", CHUNKS)):
+    for messages in (
+        summary_messages(spec, ABSTRACT, CONCLUSION),
+        answer_messages(spec, "Вопрос?", CHUNKS),
+    ):
         assert {m["role"] for m in messages} == {"user"}
         assert "Отвечай строго на русском языке" in messages[0]["content"]
         rendered = render_prompt(spec, messages, no_system)
@@ -70,7 +75,9 @@ def test_qwen3_disables_thinking_in_the_chat_template(specs, tokenizer):
     assert rendered.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
     # Without enable_thinking=False the template leaves thinking on.
     default = specs["qwen2.5-coder-0.5b"]
-    assert "<think>" not in render_prompt(default, answer_messages(default, "Вопрос?", CHUNKS), tokenizer)
+    assert "<think>" not in render_prompt(
+        default, answer_messages(default, "Вопрос?", CHUNKS), tokenizer
+    )
 
 
 def test_default_family_is_russian_and_puts_the_request_last(specs):
@@ -79,13 +86,19 @@ def test_default_family_is_russian_and_puts_the_request_last(specs):
     assert [m["role"] for m in summary] == ["system", "user"]
     assert summary[1]["content"].index(CONCLUSION) < summary[1]["content"].index("на русском языке")
     answer = answer_messages(spec, "Какой оптимизатор?", CHUNKS)
-    assert CHUNKS[0] in answer[1]["content"] and "Вопрос: Какой оптимизатор?" in answer[1]["content"]
+    assert (
+        CHUNKS[0] in answer[1]["content"] and "Вопрос: Какой оптимизатор?" in answer[1]["content"]
+    )
 
 
 def test_plain_rendering_without_tokenizer_is_stable_and_hashes_identify_content(specs):
     spec = specs["qwen2.5-coder-0.5b"]
     messages = answer_messages(spec, "Вопрос?", CHUNKS)
-    assert render_prompt(spec, messages) == plain_render(messages) == render_prompt(spec, messages, None)
+    assert (
+        render_prompt(spec, messages)
+        == plain_render(messages)
+        == render_prompt(spec, messages, None)
+    )
     assert plain_render(messages).endswith("<|assistant|>\n")
     assert prompt_hash(messages) == prompt_hash(answer_messages(spec, "Вопрос?", CHUNKS))
     assert prompt_hash(messages) != prompt_hash(answer_messages(spec, "Другой вопрос?", CHUNKS))

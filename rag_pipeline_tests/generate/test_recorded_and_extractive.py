@@ -45,7 +45,9 @@ def _study_rows(model_name, tmp_path):
     requests = [r for p in papers for r in summary_requests(spec, p.id, "", "")]
     questions = load_study_questions()
     for paper in papers:
-        requests += answer_requests(spec, paper.id, [q for q in questions if q.paper_id == paper.id], None)
+        requests += answer_requests(
+            spec, paper.id, [q for q in questions if q.paper_id == paper.id], None
+        )
     return run_generation(spec, requests, cache=ContentCache(tmp_path / model_name), progress=False)
 
 
@@ -68,7 +70,9 @@ def test_every_study_item_is_present(model_name, study, tmp_path):
     assert {r.item_id: r.output for r in answers} == expected
     assert all(r.latency_s is None for r in answers)  # the study printed only per-paper means
     frame = rows_to_frame(rows)
-    assert frame["model"].unique().tolist() == [model_name] and frame["backend"].unique().tolist() == ["recorded"]
+    assert frame["model"].unique().tolist() == [model_name] and frame[
+        "backend"
+    ].unique().tolist() == ["recorded"]
 
 
 def test_truncated_exports_are_flagged_in_notes(study, tmp_path):
@@ -97,14 +101,22 @@ def test_items_outside_the_study_are_rows_with_an_error(tmp_path):
         spec, "demo-paper", [Question("demo-paper:q01", "demo-paper", "Вопрос?", "Ответ")], None
     )
     rows = run_generation(spec, requests, cache=ContentCache(tmp_path), progress=False)
-    assert rows[0].error == "no recorded output for summary 'demo-paper' of 'Qwen3' in the reference study"
+    assert (
+        rows[0].error
+        == "no recorded output for summary 'demo-paper' of 'Qwen3' in the reference study"
+    )
     assert rows[1].error.startswith("no recorded output for answer 'demo-paper:q01'")
 
 
 def test_sentence_split_and_lead_k():
     text = "We study X. It works (see Fig. 3), e.g. on Y. Мы изучаем Z! Итог: 5.3 раза. Конец."
-    assert split_sentences(text) == ["We study X.", "It works (see Fig. 3), e.g. on Y.", "Мы изучаем Z!",
-                                     "Итог: 5.3 раза.", "Конец."]
+    assert split_sentences(text) == [
+        "We study X.",
+        "It works (see Fig. 3), e.g. on Y.",
+        "Мы изучаем Z!",
+        "Итог: 5.3 раза.",
+        "Конец.",
+    ]
     assert lead_sentences("Один. Два.", "Три. Четыре.", 3) == "Один. Два. Три."
     assert lead_sentences("", "", 3) == ""
 
@@ -120,7 +132,11 @@ def test_top_chunk_answers_with_the_best_kept_chunk(tmp_path):
         columns=["question_id", "chunk_id", "final_rank", "kept", "text"],
     )
     questions = [Question("demo-paper:q01", "demo-paper", "Вопрос?", "Ответ")]
-    rows = run_generation(spec, answer_requests(spec, "demo-paper", questions, retrievals),
-                          cache=ContentCache(tmp_path), progress=False)
+    rows = run_generation(
+        spec,
+        answer_requests(spec, "demo-paper", questions, retrievals),
+        cache=ContentCache(tmp_path),
+        progress=False,
+    )
     assert rows[0].output == "Reranked best kept chunk."
     assert json.loads(rows[0].context_ids) == ["demo-paper:1", "demo-paper:8"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
 import pandas as pd
@@ -39,7 +40,9 @@ def _retrievals() -> pd.DataFrame:
         ("demo-paper:q02", "demo-paper:2", 1, 1, True, "The encoder has N = 6 identical layers."),
         ("demo-paper:q03", "demo-paper:5", 1, 1, False, "Retrieved but dropped by the reranker."),
     ]
-    frame = pd.DataFrame(rows, columns=["question_id", "chunk_id", "vector_rank", "final_rank", "kept", "text"])
+    frame = pd.DataFrame(
+        rows, columns=["question_id", "chunk_id", "vector_rank", "final_rank", "kept", "text"]
+    )
     frame["paper_id"] = "demo-paper"
     return frame
 
@@ -55,7 +58,10 @@ def test_answer_requests_use_kept_chunks_in_final_rank_order():
     assert [r.item_id for r in requests] == [q.question_id for q in QUESTIONS]
     first = requests[0]
     assert first.context_ids == ["demo-paper:7", "demo-paper:4"]
-    assert first.context["chunks"] == ["Best: we used the Adam optimizer.", "Second best: beta2 = 0.98."]
+    assert first.context["chunks"] == [
+        "Best: we used the Adam optimizer.",
+        "Second best: beta2 = 0.98.",
+    ]
     assert "Best: we used the Adam optimizer.\n\nSecond best" in first.messages[-1]["content"]
     assert first.error == "" and requests[1].context_ids == ["demo-paper:2"]
     assert requests[2].error == "no retrieved context for question 'demo-paper:q03'"
@@ -103,7 +109,9 @@ def test_failures_are_rows_and_are_not_cached(cache, monkeypatch):
     specs = models_by_name()
     top_chunk = specs["top-chunk"]
     # A request the builder accepted but the backend cannot serve (no chunks): a row with the reason.
-    odd = GenerationRequest(task="answer", paper_id="p", item_id="p:q1", messages=[{"role": "user", "content": "?"}])
+    odd = GenerationRequest(
+        task="answer", paper_id="p", item_id="p:q1", messages=[{"role": "user", "content": "?"}]
+    )
     failed = run_generation(top_chunk, [odd], cache=cache, progress=False)
     assert failed[0].error == "no retrieved chunk for 'p:q1'" and failed[0].output == ""
     assert len(cache) == 0  # retried next time
@@ -120,13 +128,24 @@ def test_failures_are_rows_and_are_not_cached(cache, monkeypatch):
 def test_rows_frame_has_the_contract_columns_and_no_nan(tmp_path, cache):
     specs = models_by_name()
     lead = specs["lead-3"]
-    requests = summary_requests(lead, "demo-paper", "First. Second sentence here. Third one. Fourth.", "Fifth.")
+    requests = summary_requests(
+        lead, "demo-paper", "First. Second sentence here. Third one. Fourth.", "Fifth."
+    )
     requests += summary_requests(lead, "blank-paper", "", "")
     rows = run_generation(lead, requests, cache=cache, progress=False)
     assert rows[0].output == "First. Second sentence here. Third one."
     frame = rows_to_frame(rows)
     assert list(frame.columns) == GENERATION_COLUMNS
-    for column in ("generation_id", "task", "paper_id", "item_id", "model", "prompt_hash", "decoding", "context_ids"):
+    for column in (
+        "generation_id",
+        "task",
+        "paper_id",
+        "item_id",
+        "model",
+        "prompt_hash",
+        "decoding",
+        "context_ids",
+    ):
         assert column in frame.columns
     assert json.loads(frame.loc[0, "decoding"]) == {"method": "lead", "sentences": 3}
     assert json.loads(frame.loc[0, "context_ids"]) == []
@@ -135,5 +154,5 @@ def test_rows_frame_has_the_contract_columns_and_no_nan(tmp_path, cache):
     assert str(back["latency_s"].dtype) == "Float64" and str(back["output_tokens"].dtype) == "Int64"
     assert back.loc[1, "error"] and back["latency_s"].isna().tolist() == [False, True]
     # Missing values are nulls (<NA>), never float NaN.
-    assert not any(isinstance(v, float) and v != v for v in back["latency_s"].tolist())
+    assert not any(isinstance(v, float) and math.isnan(v) for v in back["latency_s"].tolist())
     assert rows_to_frame([]).columns.tolist() == GENERATION_COLUMNS

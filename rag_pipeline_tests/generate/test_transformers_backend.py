@@ -28,7 +28,9 @@ PROMPTS = [
 
 def _requests(prompts=PROMPTS, task="answer"):
     return [
-        GenerationRequest(task=task, paper_id="p", item_id=f"p:q{i}", messages=[{"role": "user", "content": text}])
+        GenerationRequest(
+            task=task, paper_id="p", item_id=f"p:q{i}", messages=[{"role": "user", "content": text}]
+        )
         for i, text in enumerate(prompts)
     ]
 
@@ -61,14 +63,19 @@ def test_stop_tokens_end_the_answer(tiny_llama_dir):
     prompt_ids = free.tokenizer(free.render(request[0]), add_special_tokens=False)["input_ids"]
     with torch.inference_mode():
         generated = free.model.generate(
-            input_ids=torch.tensor([prompt_ids]), max_new_tokens=12, do_sample=False,
-            pad_token_id=free.tokenizer.pad_token_id, eos_token_id=free.eos_token_ids,
-        )[0, len(prompt_ids):].tolist()
+            input_ids=torch.tensor([prompt_ids]),
+            max_new_tokens=12,
+            do_sample=False,
+            pad_token_id=free.tokenizer.pad_token_id,
+            eos_token_id=free.eos_token_ids,
+        )[0, len(prompt_ids) :].tolist()
     # The first token that first appears at position >= 2 becomes an extra end-of-turn token.
     position = next(i for i, token in enumerate(generated) if i >= 2 and token not in generated[:i])
     stop_token = free.tokenizer.convert_ids_to_tokens(generated[position])
 
-    stopped = TransformersBackend(make_spec(model=str(tiny_llama_dir), max_new_tokens=12, stop_strings=[stop_token]))
+    stopped = TransformersBackend(
+        make_spec(model=str(tiny_llama_dir), max_new_tokens=12, stop_strings=[stop_token])
+    )
     assert free.tokenizer.convert_tokens_to_ids(stop_token) in stopped.eos_token_ids
     result = stopped.generate(request, progress=False)[0]
     assert result.output_tokens == position + 1
@@ -77,7 +84,9 @@ def test_stop_tokens_end_the_answer(tiny_llama_dir):
 
 
 def test_eot_id_is_an_extra_eos_token_and_text_stops_cut_the_output(tiny_llama_dir):
-    backend = TransformersBackend(make_spec(model=str(tiny_llama_dir), stop_strings=["<|eot_id|>", "Ответ:"]))
+    backend = TransformersBackend(
+        make_spec(model=str(tiny_llama_dir), stop_strings=["<|eot_id|>", "Ответ:"])
+    )
     eot = backend.tokenizer.convert_tokens_to_ids("<|eot_id|>")
     assert eot in backend.eos_token_ids and backend.tokenizer.eos_token_id in backend.eos_token_ids
     assert backend.text_stops == ["Ответ:"]  # not one token: matched on text, then cut
@@ -97,7 +106,9 @@ def test_hub_id_without_hub_fails_naming_the_model():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal")
 def test_bitsandbytes_quantization_on_cpu_fails_clearly(tiny_llama_dir):
     spec = make_spec(name="yandexgpt-5-lite-8b", model=str(tiny_llama_dir), quantization="8bit")
-    with pytest.raises(ModelUnavailableError, match=r"'yandexgpt-5-lite-8b'.*needs a CUDA GPU.*quantization: null"):
+    with pytest.raises(
+        ModelUnavailableError, match=r"'yandexgpt-5-lite-8b'.*needs a CUDA GPU.*quantization: null"
+    ):
         load_backend(spec)
 
 
@@ -126,7 +137,10 @@ def test_cuda_out_of_memory_fails_only_its_batch(tiny_llama_dir, monkeypatch):
     # Longest-first: the first batch holds the two longest prompts (indices 1 and 3).
     failed = {i for i, r in enumerate(results) if r.error}
     assert failed == {1, 3}
-    assert all("CUDA out of memory" in results[i].error and "batch_size=2" in results[i].error for i in failed)
+    assert all(
+        "CUDA out of memory" in results[i].error and "batch_size=2" in results[i].error
+        for i in failed
+    )
     assert all(results[i].output and not results[i].error for i in (0, 2))
     assert len(calls) == 2
 
@@ -155,7 +169,9 @@ def test_spec_changes_do_not_need_a_new_model_object(tiny_llama_dir):
     # A ready model/tokenizer can be handed in (benchmarks do): no loading from spec.model.
     loaded = TransformersBackend(make_spec(model=str(tiny_llama_dir)))
     reused = TransformersBackend(
-        replace(loaded.spec, model="never-loaded/hub-id", max_new_tokens=3), model=loaded.model, tokenizer=loaded.tokenizer
+        replace(loaded.spec, model="never-loaded/hub-id", max_new_tokens=3),
+        model=loaded.model,
+        tokenizer=loaded.tokenizer,
     )
     result = reused.generate(_requests(PROMPTS[:1]), progress=False)[0]
     assert result.output_tokens <= 3 and not result.error

@@ -36,7 +36,9 @@ class Backend(ABC):
         self.spec = spec
 
     @abstractmethod
-    def generate(self, requests: list[GenerationRequest], progress: bool = True) -> list[GenerationResult]:
+    def generate(
+        self, requests: list[GenerationRequest], progress: bool = True
+    ) -> list[GenerationResult]:
         """One result per request, in request order; a failed item is a result with ``error`` set."""
 
     def close(self) -> None:

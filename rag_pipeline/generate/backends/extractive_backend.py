@@ -40,22 +40,31 @@ class ExtractiveBackend(Backend):
         started = time.perf_counter()
         if self.method == "lead":
             if request.task != "summary":
-                return GenerationResult(error=f"extractive method 'lead' writes summaries, not {request.task}s")
+                return GenerationResult(
+                    error=f"extractive method 'lead' writes summaries, not {request.task}s"
+                )
             output = lead_sentences(
-                request.context.get("abstract", ""), request.context.get("conclusion", ""),
+                request.context.get("abstract", ""),
+                request.context.get("conclusion", ""),
                 self.spec.extractive.get("sentences", 3),
             )
             if not output:
-                return GenerationResult(error=f"no sentences in the abstract or conclusion of {request.paper_id!r}")
+                return GenerationResult(
+                    error=f"no sentences in the abstract or conclusion of {request.paper_id!r}"
+                )
         else:
             if request.task != "answer":
-                return GenerationResult(error=f"extractive method 'top-chunk' writes answers, not {request.task}s")
+                return GenerationResult(
+                    error=f"extractive method 'top-chunk' writes answers, not {request.task}s"
+                )
             chunks = request.context.get("chunks") or []
             if not chunks:
                 return GenerationResult(error=f"no retrieved chunk for {request.item_id!r}")
             output = chunks[0].strip()
         return GenerationResult(output=output, latency_s=time.perf_counter() - started)
 
-    def generate(self, requests: list[GenerationRequest], progress: bool = True) -> list[GenerationResult]:
+    def generate(
+        self, requests: list[GenerationRequest], progress: bool = True
+    ) -> list[GenerationResult]:
         """One extract per request, in order (instant: no progress bar needed)."""
         return [self._one(request) for request in requests]

@@ -18,7 +18,12 @@ import httpx
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 from tqdm.auto import tqdm
 
-from rag_pipeline.generate.backends.base import Backend, GenerationResult, cut_at_stop_strings, split_thinking
+from rag_pipeline.generate.backends.base import (
+    Backend,
+    GenerationResult,
+    cut_at_stop_strings,
+    split_thinking,
+)
 from rag_pipeline.generate.prompts import continues_prefill, plain_render
 from rag_pipeline.generate.registry import ModelSpec
 from rag_pipeline.generate.types import GenerationRequest
@@ -39,7 +44,9 @@ def _is_transient(exc: BaseException) -> bool:
 class OpenAIBackend(Backend):
     """Chat completions over HTTP with retries; one result per request, in order."""
 
-    def __init__(self, spec: ModelSpec, backoff_initial_s: float = 1.0, backoff_max_s: float = 30.0):
+    def __init__(
+        self, spec: ModelSpec, backoff_initial_s: float = 1.0, backoff_max_s: float = 30.0
+    ):
         super().__init__(spec)
         headers = {"Content-Type": "application/json"}
         if spec.api_key_env:
@@ -51,12 +58,18 @@ class OpenAIBackend(Backend):
                 )
             headers["Authorization"] = f"Bearer {key}"
         self._backoff = (backoff_initial_s, backoff_max_s)
-        self._client = httpx.Client(base_url=spec.base_url.rstrip("/"), headers=headers, timeout=spec.timeout_s)
+        self._client = httpx.Client(
+            base_url=spec.base_url.rstrip("/"), headers=headers, timeout=spec.timeout_s
+        )
 
     def _payload(self, request: GenerationRequest) -> dict[str, Any]:
         spec = self.spec
         decoding = spec.decoding_for(request.task)
-        payload: dict[str, Any] = {"model": spec.model, "messages": request.messages, "max_tokens": spec.max_new_tokens}
+        payload: dict[str, Any] = {
+            "model": spec.model,
+            "messages": request.messages,
+            "max_tokens": spec.max_new_tokens,
+        }
         if decoding.get("do_sample"):
             for key in ("temperature", "top_p"):
                 if decoding.get(key) is not None:
@@ -114,7 +127,9 @@ class OpenAIBackend(Backend):
                 prompt=prompt,
             )
         except Exception as exc:  # noqa: BLE001 - every other failure is recorded in the row
-            return GenerationResult(error=f"{self.spec.base_url}: {type(exc).__name__}: {exc}", prompt=prompt)
+            return GenerationResult(
+                error=f"{self.spec.base_url}: {type(exc).__name__}: {exc}", prompt=prompt
+            )
         latency = time.perf_counter() - started
         try:
             message = body["choices"][0]["message"]
@@ -138,7 +153,9 @@ class OpenAIBackend(Backend):
             prompt=prompt,
         )
 
-    def generate(self, requests: list[GenerationRequest], progress: bool = True) -> list[GenerationResult]:
+    def generate(
+        self, requests: list[GenerationRequest], progress: bool = True
+    ) -> list[GenerationResult]:
         """Send the requests ``batch_size`` at a time; results in request order."""
         with ThreadPoolExecutor(max_workers=self.spec.batch_size) as pool:
             return list(

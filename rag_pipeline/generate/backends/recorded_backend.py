@@ -38,14 +38,18 @@ class RecordedBackend(Backend):
         base = Path(root) if root else data_dir()
         study = base / "reference_study"
         if not (study / "summaries.json").is_file() or not (study / "questions.json").is_file():
-            raise FileNotFoundError(f"model {spec.name!r}: reference study data not found in {study}")
+            raise FileNotFoundError(
+                f"model {spec.name!r}: reference study data not found in {study}"
+            )
         papers = load_papers(base / "papers.yaml")
         to_paper = {paper.arxiv_id: paper.id for paper in papers if paper.arxiv_id}
         key = spec.recorded_name
         summary_rows = json.loads((study / "summaries.json").read_text(encoding="utf-8"))
         known = {name for row in summary_rows for name in row["models"]}
         if key not in known:
-            raise ValueError(f"model {spec.name!r}: recorded_name {key!r} is not in the study (has {sorted(known)})")
+            raise ValueError(
+                f"model {spec.name!r}: recorded_name {key!r} is not in the study (has {sorted(known)})"
+            )
         self.summaries: dict[str, dict] = {}
         for row in summary_rows:
             record = row["models"].get(key)
@@ -53,11 +57,17 @@ class RecordedBackend(Backend):
                 self.summaries[to_paper[row["arxiv_id"]]] = record
         # load_study_questions numbers the questions; the study rows it kept are in the same order.
         questions = load_study_questions(base, papers)
-        rows = [r for r in json.loads((study / "questions.json").read_text(encoding="utf-8")) if r["arxiv_id"] in to_paper]
+        rows = [
+            r
+            for r in json.loads((study / "questions.json").read_text(encoding="utf-8"))
+            if r["arxiv_id"] in to_paper
+        ]
         self.answers: dict[str, dict] = {}
         for question, row in zip(questions, rows, strict=True):
             if question.text != row["question"]:
-                raise ValueError(f"reference study questions out of order at {question.question_id!r}")
+                raise ValueError(
+                    f"reference study questions out of order at {question.question_id!r}"
+                )
             if key in row["answers"]:
                 self.answers[question.question_id] = row["answers"][key]
 
@@ -77,6 +87,11 @@ class RecordedBackend(Backend):
             )
         return GenerationResult(output=text.strip(), latency_s=latency, notes=_notes(record))
 
-    def generate(self, requests: list[GenerationRequest], progress: bool = True) -> list[GenerationResult]:
+    def generate(
+        self, requests: list[GenerationRequest], progress: bool = True
+    ) -> list[GenerationResult]:
         """Recorded outputs in request order; a missing item is a result with its error."""
-        return [self._one(r) for r in tqdm(requests, disable=not progress, desc=f"recorded {self.spec.name}")]
+        return [
+            self._one(r)
+            for r in tqdm(requests, disable=not progress, desc=f"recorded {self.spec.name}")
+        ]

@@ -20,7 +20,12 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from rag_pipeline.errors import ModelUnavailableError
-from rag_pipeline.generate.backends.base import Backend, GenerationResult, cut_at_stop_strings, split_thinking
+from rag_pipeline.generate.backends.base import (
+    Backend,
+    GenerationResult,
+    cut_at_stop_strings,
+    split_thinking,
+)
 from rag_pipeline.generate.packaged_model import PACKAGED_GGUF_NAME, ensure_packaged_model
 from rag_pipeline.generate.prompts import render_prompt
 from rag_pipeline.generate.registry import PACKAGED_MODEL_PREFIX, ModelSpec
@@ -30,10 +35,12 @@ from rag_pipeline.settings import StatePaths
 _SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p")
 
 
-def resolve_model_source(spec: ModelSpec, state: StatePaths | None = None) -> tuple[str, str | None, bool]:
+def resolve_model_source(
+    spec: ModelSpec, state: StatePaths | None = None
+) -> tuple[str, str | None, bool]:
     """Where to load ``spec`` from: (directory or hub id, GGUF file name or None, is_local)."""
     if spec.model.startswith(PACKAGED_MODEL_PREFIX):
-        packaged = spec.model[len(PACKAGED_MODEL_PREFIX):]
+        packaged = spec.model[len(PACKAGED_MODEL_PREFIX) :]
         if packaged != PACKAGED_GGUF_NAME:
             raise ModelUnavailableError(
                 spec.name,
@@ -58,7 +65,9 @@ def resolve_model_source(spec: ModelSpec, state: StatePaths | None = None) -> tu
 def _torch_dtype(name: str):
     import torch
 
-    return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}.get(name, "auto")
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}.get(
+        name, "auto"
+    )
 
 
 class TransformersBackend(Backend):
@@ -68,7 +77,13 @@ class TransformersBackend(Backend):
     loaded from ``spec.model``.
     """
 
-    def __init__(self, spec: ModelSpec, state: StatePaths | None = None, model: Any = None, tokenizer: Any = None):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        state: StatePaths | None = None,
+        model: Any = None,
+        tokenizer: Any = None,
+    ):
         super().__init__(spec)
         import torch
 
@@ -106,19 +121,31 @@ class TransformersBackend(Backend):
         if spec.quantization:
             from transformers import BitsAndBytesConfig
 
-            compute = self._torch.bfloat16 if spec.dtype in ("auto", "bfloat16") else _torch_dtype(spec.dtype)
+            compute = (
+                self._torch.bfloat16
+                if spec.dtype in ("auto", "bfloat16")
+                else _torch_dtype(spec.dtype)
+            )
             model_kwargs["quantization_config"] = (
                 BitsAndBytesConfig(load_in_8bit=True)
                 if spec.quantization == "8bit"
-                else BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=compute, bnb_4bit_quant_type="nf4")
+                else BitsAndBytesConfig(
+                    load_in_4bit=True, bnb_4bit_compute_dtype=compute, bnb_4bit_quant_type="nf4"
+                )
             )
             model_kwargs["device_map"] = "auto"
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, **common)
             model = AutoModelForCausalLM.from_pretrained(source, **common, **model_kwargs)
         except (OSError, ValueError) as exc:
-            where = "local copy" if is_local else "hub id (no local copy, and the hub is unreachable or lacks it)"
-            raise ModelUnavailableError(spec.name, f"{source!r} as {where}: {type(exc).__name__}: {exc}") from exc
+            where = (
+                "local copy"
+                if is_local
+                else "hub id (no local copy, and the hub is unreachable or lacks it)"
+            )
+            raise ModelUnavailableError(
+                spec.name, f"{source!r} as {where}: {type(exc).__name__}: {exc}"
+            ) from exc
         if not spec.quantization:
             model = model.to(self.device)
         return model, tokenizer
@@ -127,7 +154,9 @@ class TransformersBackend(Backend):
         """End-of-turn token ids (eos + single-token stop strings such as <|eot_id|>) and text stops."""
         ids: list[int] = []
         configured = getattr(self.model.generation_config, "eos_token_id", None)
-        for candidate in (configured if isinstance(configured, list) else [configured]) + [self.tokenizer.eos_token_id]:
+        for candidate in (configured if isinstance(configured, list) else [configured]) + [
+            self.tokenizer.eos_token_id
+        ]:
             if isinstance(candidate, int) and candidate not in ids:
                 ids.append(candidate)
         text_stops = []
@@ -145,23 +174,38 @@ class TransformersBackend(Backend):
         """The exact prompt text the model sees for ``request``."""
         return render_prompt(self.spec, request.messages, self.tokenizer)
 
-    def generate(self, requests: list[GenerationRequest], progress: bool = True) -> list[GenerationResult]:
+    def generate(
+        self, requests: list[GenerationRequest], progress: bool = True
+    ) -> list[GenerationResult]:
         """Generate all requests in length-sorted, left-padded batches; results in request order."""
         prompts = [self.render(request) for request in requests]
-        token_ids = [self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in prompts]
+        token_ids = [
+            self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in prompts
+        ]
         by_task: dict[str, list[int]] = {}
         for index, request in enumerate(requests):
             by_task.setdefault(request.task, []).append(index)
         batches: list[tuple[str, list[int]]] = []
         for task, indices in by_task.items():
-            indices.sort(key=lambda i: len(token_ids[i]), reverse=True)  # longest first: OOM shows early
+            indices.sort(
+                key=lambda i: len(token_ids[i]), reverse=True
+            )  # longest first: OOM shows early
             size = self.spec.batch_size
-            batches.extend((task, indices[start : start + size]) for start in range(0, len(indices), size))
+            batches.extend(
+                (task, indices[start : start + size]) for start in range(0, len(indices), size)
+            )
 
         results: list[GenerationResult | None] = [None] * len(requests)
-        with tqdm(total=len(requests), disable=not progress, desc=f"generate {self.spec.name}", unit="item") as bar:
+        with tqdm(
+            total=len(requests),
+            disable=not progress,
+            desc=f"generate {self.spec.name}",
+            unit="item",
+        ) as bar:
             for task, batch in batches:
-                for index, result in zip(batch, self._generate_batch(task, [token_ids[i] for i in batch])):
+                for index, result in zip(
+                    batch, self._generate_batch(task, [token_ids[i] for i in batch])
+                ):
                     result.prompt = prompts[index]
                     results[index] = result
                 bar.update(len(batch))
@@ -176,7 +220,9 @@ class TransformersBackend(Backend):
             "pad_token_id": self.tokenizer.pad_token_id,
         }
         if kwargs["do_sample"]:
-            kwargs.update({key: decoding[key] for key in _SAMPLING_KEYS if decoding.get(key) is not None})
+            kwargs.update(
+                {key: decoding[key] for key in _SAMPLING_KEYS if decoding.get(key) is not None}
+            )
         else:
             # Greedy: neutralise sampling defaults a model's generation_config may carry (Qwen3's do).
             kwargs.update({"temperature": None, "top_p": None, "top_k": None, "min_p": None})
@@ -191,9 +237,12 @@ class TransformersBackend(Backend):
         torch = self._torch
         width = max(len(ids) for ids in batch_ids)
         pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch_ids], device=self.model.device)
+        input_ids = torch.tensor(
+            [[pad] * (width - len(ids)) + ids for ids in batch_ids], device=self.model.device
+        )
         attention_mask = torch.tensor(
-            [[0] * (width - len(ids)) + [1] * len(ids) for ids in batch_ids], device=self.model.device
+            [[0] * (width - len(ids)) + [1] * len(ids) for ids in batch_ids],
+            device=self.model.device,
         )
         seed = self.spec.decoding_for(task).get("seed")
         if seed is not None:
@@ -203,7 +252,9 @@ class TransformersBackend(Backend):
             started = time.perf_counter()
             with torch.inference_mode():
                 output = self.model.generate(
-                    input_ids=input_ids, attention_mask=attention_mask, **self._generation_kwargs(task)
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    **self._generation_kwargs(task),
                 )
             wall = time.perf_counter() - started
             new_tokens = output[:, width:].tolist()
