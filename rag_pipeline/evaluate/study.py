@@ -16,14 +16,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from rag_pipeline.datasets import load_papers, load_study_questions
 from rag_pipeline.evaluate import statistics
 from rag_pipeline.evaluate.text_metrics import ROUGE_METRICS, score_generations
 from rag_pipeline.hashing import content_hash
-from rag_pipeline.settings import data_dir
+from rag_pipeline.reference_study import (
+    STUDY_MODELS,
+    load_study_outputs,
+    read_study_file,
+    study_root,
+)
 
-# The notebook's model keys and the registry's slugs for their recorded outputs (data/models.yaml).
-STUDY_MODELS = {"Tbank": "recorded-tbank", "YandexGPT": "recorded-yandexgpt", "Qwen3": "recorded-qwen3"}
 NOTEBOOK_JUDGE = "gpt-4o (notebook)"
 NOTEBOOK_EMBEDDER = {"kind": "sentence-transformers", "model": "ai-forever/FRIDA",
                      "prefix": "search_document: ", "source": "values printed by the notebook"}
@@ -46,78 +48,6 @@ NOTE_QA_BLEU = ("QA BLEU means differ slightly for every model; reason not pinne
                 "the printed first 10 and all ROUGE, which sees only Cyrillic words, do match)")
 NOTE_QA_COSINE = ("only the first 10 of 50 per-question FRIDA cosines were printed; ours uses those 10 "
                   "questions, the notebook all 50")
-
-
-def study_root(root: Path | None = None) -> Path:
-    """The directory holding the reference study's JSON files."""
-    return Path(root) if root else data_dir() / "reference_study"
-
-
-def _read(root: Path, name: str):
-    path = root / name
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"reference study file not found: {path}") from exc
-
-
-def _truncated(flag) -> bool:
-    return flag is True  # "trailing_newlines_only" lost only newlines: the text is complete
-
-
-def load_study_outputs(root: Path | None = None) -> pd.DataFrame:
-    """One row per recorded output: task, item and paper ids, the study's model key and slug,
-    the output, the reference, the notebook's judge rank, FRIDA cosine and BLEU where printed,
-    the latency and the export caveats (``truncated``, ``note``).
-
-    Item ids follow ``rag_pipeline.datasets``: a summary's item is its paper slug, a question's
-    ``{paper}:qNN``. Question latencies are the notebook's per-paper means (it printed no
-    per-question times).
-    """
-    base = study_root(root)
-    registry = load_papers(base.parent / "papers.yaml")
-    paper_of = {p.arxiv_id: p.id for p in registry if p.arxiv_id}
-    seed = _read(base, "seed_results.json")
-    rows: list[dict] = []
-    for entry in _read(base, "summaries.json"):
-        paper = paper_of.get(entry["arxiv_id"])
-        if paper is None:
-            raise ValueError(f"{base / 'summaries.json'}: arXiv id {entry['arxiv_id']} is not in papers.yaml")
-        for study_model, out in entry["models"].items():
-            rows.append(
-                {
-                    "task": "summary", "item_id": paper, "paper_id": paper, "study_index": entry["index"],
-                    "study_model": study_model, "model": STUDY_MODELS[study_model],
-                    "output": out["summary"], "reference": entry["reference_summary"], "question": entry["title"],
-                    "judge_rank": float(out["judge_rank"]), "frida_cosine": out.get("frida_cosine"),
-                    "notebook_bleu": out.get("notebook_bleu"), "latency_s": float(out["inference_time_s"]),
-                    "truncated": _truncated(out.get("truncated_in_export")),
-                }
-            )
-    questions = load_study_questions(base.parent, registry)
-    raw_questions = _read(base, "questions.json")
-    if len(questions) != len(raw_questions):
-        raise ValueError(f"{base / 'questions.json'}: some questions' papers are not in papers.yaml")
-    per_paper_latency = seed["qa"]["mean_inference_time_s_per_article"]
-    for question, entry in zip(questions, raw_questions):
-        if question.text != entry["question"]:
-            raise ValueError(f"question {entry['id']}: registry order differs from questions.json")
-        for study_model, out in entry["answers"].items():
-            rows.append(
-                {
-                    "task": "answer", "item_id": question.question_id, "paper_id": question.paper_id,
-                    "study_index": entry["id"], "study_model": study_model, "model": STUDY_MODELS[study_model],
-                    "output": out["text"], "reference": entry["reference_answer"], "question": entry["question"],
-                    "judge_rank": float(out["judge_rank"]), "frida_cosine": out.get("frida_cosine"),
-                    "notebook_bleu": out.get("notebook_bleu"),
-                    "latency_s": float(per_paper_latency[study_model][entry["arxiv_id"]]),
-                    "truncated": _truncated(out.get("truncated_in_export")),
-                }
-            )
-    frame = pd.DataFrame(rows)
-    for column in ("frida_cosine", "notebook_bleu"):
-        frame[column] = pd.array([None if v is None else float(v) for v in frame[column]], dtype="Float64")
-    return frame
 
 
 def study_generations(outputs: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -246,7 +176,7 @@ def verify_study(root: Path | None = None) -> pd.DataFrame:
     from rag_pipeline.evaluate.leaderboard import item_scores, notebook_cells
 
     outputs = load_study_outputs(root)
-    seed = _read(study_root(root), "seed_results.json")
+    seed = read_study_file(study_root(root), "seed_results.json")
     scored = study_metrics(outputs)
     values = scored.merge(
         study_generations(outputs)[["generation_id"]].assign(
