@@ -97,19 +97,34 @@ def demo_selection() -> dict:
 
 
 def cmd_demo(args) -> int:
+    selection = demo_selection()
+    if args.models:
+        selection["models"] = args.models.split(",")
+    return run_and_print(selection, judge=not args.no_judge)
+
+
+def cmd_run(args) -> int:
+    """Any papers × models in one process: each model is loaded once for all its papers."""
+    selection = {"papers": _split(args.papers), "models": _split(args.models),
+                 "study_papers": _split(args.recorded_papers), "study_models": _split(args.recorded_models)}
+    return run_and_print(selection, judge=not args.no_judge)
+
+
+def _split(value: str | None) -> list[str]:
+    return [part for part in (value or "").split(",") if part]
+
+
+def run_and_print(selection: dict, judge: bool) -> int:
     import pandas as pd
 
     from rag_pipeline.defs.runner import get_instance, run_pipeline
     from rag_pipeline.reporting import build_all, retrieval_table
     from rag_pipeline.settings import state_paths
 
-    selection = demo_selection()
-    if args.models:
-        selection["models"] = args.models.split(",")
     instance = get_instance()
     print(f"state: {state_paths().root}\npapers: {', '.join(selection['papers'])}\nmodels: {', '.join(selection['models'])}"
           f"\nrecorded study: {', '.join(selection['study_models'])} on {len(selection['study_papers'])} papers")
-    summary = run_pipeline(instance, judge=not args.no_judge, **selection)
+    summary = run_pipeline(instance, judge=judge, **selection)
     paths = state_paths()
     from rag_pipeline.artifacts import ArtifactStore
 
@@ -193,6 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default=None, help="comma-separated models instead of the offline default set")
     p.add_argument("--no-judge", action="store_true", help="skip the LLM judge")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("run", help="materialize papers × models (ingest, generate, judge, leaderboard) in one process")
+    p.add_argument("--papers", default="", help="comma-separated paper ids to ingest and generate on")
+    p.add_argument("--models", default="", help="comma-separated model names")
+    p.add_argument("--recorded-papers", default="", help="papers to load recorded outputs for (no ingestion needed)")
+    p.add_argument("--recorded-models", default="", help="recorded-* models")
+    p.add_argument("--no-judge", action="store_true", help="skip the LLM judge")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("explain", help="walk a score back to its generation, chunks, text and PDF")
     p.add_argument("score_id")

@@ -26,7 +26,7 @@ def test_ingest_then_retrieve(tmp_path, capsys):
     ranked = json.loads(capsys.readouterr().out)
     assert [row["rank"] for row in ranked] == [1, 2, 3, 4, 5]
     assert sum(row["kept"] for row in ranked) == 2
-    assert set(row["chunk_id"] for row in ranked) <= set(chunks["chunk_id"])
+    assert {row["chunk_id"] for row in ranked} <= set(chunks["chunk_id"])
     scores = [row["vector_score"] for row in ranked]
     assert scores == sorted(scores, reverse=True)
 

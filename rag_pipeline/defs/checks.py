@@ -5,7 +5,6 @@ import dagster as dg
 
 from rag_pipeline.defs.evaluation_assets import generation_metrics
 from rag_pipeline.defs.ingest_assets import paper_chunks, paper_text
-from rag_pipeline.defs.partitions import paper_and_model
 from rag_pipeline.defs.resources import StateResource
 
 

@@ -6,8 +6,14 @@ import pandas as pd
 
 from rag_pipeline.datasets import load_reference_summaries, questions_for_paper
 from rag_pipeline.defs.automation import on_input_change
-from rag_pipeline.defs.generation_assets import BACKENDS, answers, model_spec, read_generations, summaries
-from rag_pipeline.defs.ingest_assets import frame_preview, frame_version, retrieval_metrics
+from rag_pipeline.defs.generation_assets import (
+    BACKENDS,
+    answers,
+    model_spec,
+    read_generations,
+    summaries,
+)
+from rag_pipeline.defs.ingest_assets import frame_version, retrieval_metrics
 from rag_pipeline.defs.partitions import BY_PAPER, PAPER_MODEL, PAPERS, paper_and_model
 from rag_pipeline.defs.resources import EmbedderResource, JudgeResource, StateResource
 from rag_pipeline.generate.registry import load_models

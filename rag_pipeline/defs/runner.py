@@ -48,7 +48,7 @@ class RunSummary:
     succeeded: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
 
-    def merge(self, other: "RunSummary") -> "RunSummary":
+    def merge(self, other: RunSummary) -> RunSummary:
         self.succeeded += other.succeeded
         self.failed.update(other.failed)
         return self

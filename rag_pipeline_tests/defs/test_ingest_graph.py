@@ -1,7 +1,6 @@
 """The ingest graph materialized through Dagster on the demo corpus."""
 
 import dagster as dg
-import pandas as pd
 
 from rag_pipeline.artifacts import ArtifactStore
 from rag_pipeline.datasets import questions_for_paper
