@@ -107,14 +107,14 @@ def cmd_run(args) -> int:
     """Any papers × models in one process: each model is loaded once for all its papers."""
     selection = {"papers": _split(args.papers), "models": _split(args.models),
                  "study_papers": _split(args.recorded_papers), "study_models": _split(args.recorded_models)}
-    return run_and_print(selection, judge=not args.no_judge)
+    return run_and_print(selection, judge=not args.no_judge, reingest=args.reingest)
 
 
 def _split(value: str | None) -> list[str]:
     return [part for part in (value or "").split(",") if part]
 
 
-def run_and_print(selection: dict, judge: bool) -> int:
+def run_and_print(selection: dict, judge: bool, reingest: bool = False) -> int:
     import pandas as pd
 
     from rag_pipeline.defs.runner import get_instance, run_pipeline
@@ -124,7 +124,7 @@ def run_and_print(selection: dict, judge: bool) -> int:
     instance = get_instance()
     print(f"state: {state_paths().root}\npapers: {', '.join(selection['papers'])}\nmodels: {', '.join(selection['models'])}"
           f"\nrecorded study: {', '.join(selection['study_models'])} on {len(selection['study_papers'])} papers")
-    summary = run_pipeline(instance, judge=judge, **selection)
+    summary = run_pipeline(instance, judge=judge, reingest=reingest, **selection)
     paths = state_paths()
     from rag_pipeline.artifacts import ArtifactStore
 
@@ -215,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recorded-papers", default="", help="papers to load recorded outputs for (no ingestion needed)")
     p.add_argument("--recorded-models", default="", help="recorded-* models")
     p.add_argument("--no-judge", action="store_true", help="skip the LLM judge")
+    p.add_argument("--reingest", action="store_true", help="ingest papers again even when their retrievals are stored")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("explain", help="walk a score back to its generation, chunks, text and PDF")

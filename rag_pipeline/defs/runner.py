@@ -118,12 +118,20 @@ def run_pipeline(
     judge: bool = True,
     resources: dict | None = None,
     progress: bool = True,
+    reingest: bool = False,
 ) -> RunSummary:
     """The whole graph for a selection: ingest `papers`, generate `models` on them, load the
-    recorded study (`study_models` × `study_papers`, which need no ingestion), judge, leaderboard."""
+    recorded study (`study_models` × `study_papers`, which need no ingestion), judge, leaderboard.
+
+    Papers whose retrievals are already stored are not ingested again unless `reingest`.
+    """
+    from rag_pipeline.artifacts import ArtifactStore
+
     sync_registry_partitions(instance)
-    summary = materialize_partitions(instance, INGEST_SELECTION, papers, "ingest", resources, progress)
-    ingested = [p for p in papers if p in summary.succeeded]
+    store = ArtifactStore(state_paths().artifacts)
+    stored = [p for p in papers if not reingest and store.exists("retrievals", p)]
+    summary = materialize_partitions(instance, INGEST_SELECTION, [p for p in papers if p not in stored], "ingest", resources, progress)
+    ingested = [p for p in papers if p in summary.succeeded or p in stored]
     keys = [model_paper_key(m, p) for m in models for p in ingested]
     keys += [model_paper_key(m, p) for m in study_models for p in study_papers]
     summary.merge(materialize_partitions(instance, GENERATION_SELECTION, keys, "generate", resources, progress))

@@ -1,6 +1,9 @@
 """The leaderboard: every table the report and the Dagster ``leaderboard`` asset show.
 
-``build_leaderboard(metrics, generations, judgments)`` returns a dict of DataFrames:
+``build_leaderboard(metrics, generations, judgments)`` returns a dict of DataFrames for one
+collection of papers; ``build_leaderboard_by_collection`` runs it once per collection (papers.yaml's
+``collection``: models answer different items in each, so nothing is pooled across collections)
+and stacks the tables with a first ``collection`` column:
 
 - ``summary``: task x metric x model mean with a paired-bootstrap 95% CI, n, failures and a
   plain-language ``noise_note`` (is the model distinguishable from the best one?).
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -35,6 +39,7 @@ from rag_pipeline.evaluate.text_metrics import METRIC_DIRECTION
 JUDGE_DIRECTION = {"judge_rank": -1, "judge_win_rate": 1, "judge_grade": 1}
 TASK_NAMES_RU = {"summary": "суммаризация", "answer": "генерация ответов"}
 HEADLINE_PREFERENCE = ("judge_rank", "cosine", "rougeL_fmeasure", "bleu", "chrf")
+UNREGISTERED = "unregistered"  # the collection of a paper missing from the registry
 
 
 def metric_direction(metric: str) -> int:
@@ -349,6 +354,79 @@ def build_leaderboard(
         "signatures": _signatures(metrics),
         "generation_signatures": _generation_signatures(generations),
     }
+
+
+def split_by_collection(frame: pd.DataFrame | None, collection_of: Mapping[str, str]) -> dict[str, pd.DataFrame]:
+    """Rows of a frame with a ``paper_id`` column, by collection (``UNREGISTERED`` for unknown papers)."""
+    if frame is None or frame.empty:
+        return {}
+    collections = frame["paper_id"].astype(str).map(lambda paper: collection_of.get(paper, UNREGISTERED))
+    return {str(name): group.reset_index(drop=True) for name, group in frame.groupby(collections, sort=True)}
+
+
+def _stack(named: list[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
+    """Tables of several collections under each other, ``collection`` first."""
+    marked = [table.copy() for _, table in named]
+    for (collection, _), table in zip(named, marked):
+        table.insert(0, "collection", collection)
+    filled = [table for table in marked if not table.empty]
+    if not filled:
+        return marked[0]
+    return pd.concat(filled, ignore_index=True) if len(filled) > 1 else filled[0].reset_index(drop=True)
+
+
+def _align_notebook_tables(named: list[tuple[str, pd.DataFrame]]) -> list[tuple[str, pd.DataFrame]]:
+    """Give every collection's wide notebook table the union of columns; a column of another
+    collection is null and the row's ``note`` says so (item counts in the names differ)."""
+    union: list[str] = []
+    for _, table in named:
+        union += [c for c in table.columns if c not in ("model", "note") and c not in union]
+    aligned = []
+    for collection, table in named:
+        foreign = [c for c in union if c not in table.columns]
+        table = table.copy()
+        for column in foreign:
+            table[column] = pd.array([None] * len(table), dtype="Float64")
+        if foreign and not table.empty:
+            remark = (f"{len(foreign)} {_plural(len(foreign), 'столбец', 'столбца', 'столбцов')} "
+                      f"других коллекций не относятся к коллекции {collection}")
+            table["note"] = [f"{note}; {remark}" if note else remark for note in table["note"]]
+        aligned.append((collection, table[["model", *union, "note"]]))
+    return aligned
+
+
+def build_leaderboard_by_collection(
+    metrics: pd.DataFrame,
+    generations: pd.DataFrame,
+    judgments: pd.DataFrame | None = None,
+    *,
+    collection_of: Mapping[str, str],
+    **options,
+) -> dict[str, pd.DataFrame]:
+    """``build_leaderboard`` within each collection, never pooled: every table gets ``collection``
+    as its first column. ``collection_of`` maps paper id to collection (papers.yaml); a paper it
+    does not know goes to ``UNREGISTERED``. ``options`` are ``build_leaderboard``'s keywords.
+    """
+    by_metrics = split_by_collection(metrics, collection_of)
+    by_generations = split_by_collection(generations, collection_of)
+    by_judgments = split_by_collection(judgments, collection_of)
+    collections = sorted(set(by_metrics) | set(by_generations) | set(by_judgments))
+    if not collections:  # nothing stored: the empty tables, with the column
+        collections, by_metrics = [UNREGISTERED], {UNREGISTERED: metrics}
+    empty_metrics = metrics.iloc[0:0] if metrics is not None else pd.DataFrame()
+    empty_generations = generations.iloc[0:0] if generations is not None else pd.DataFrame()
+    per_collection = [
+        (collection, build_leaderboard(by_metrics.get(collection, empty_metrics),
+                                       by_generations.get(collection, empty_generations),
+                                       by_judgments.get(collection), **options))
+        for collection in collections
+    ]
+    names = per_collection[0][1].keys()
+    stacked = {}
+    for name in names:
+        named = [(collection, tables[name]) for collection, tables in per_collection]
+        stacked[name] = _stack(_align_notebook_tables(named) if name == "notebook_table" else named)
+    return stacked
 
 
 def find_nan(tables: dict[str, pd.DataFrame]) -> list[str]:

@@ -1,8 +1,9 @@
 """One self-contained HTML report (inline CSS and SVG; no script, no external resource).
 
-Sections: the noise warning, the notebook's final table from our data, metric bars with 95% CI
-error bars, mean ranks, paired tests, Bradley-Terry strengths, the per-paper heatmap, judge
-reliability, the reference study's numbers beside ours, failures, and the metric and generation
+One section per collection of papers (statistics never pool collections): the noise warning, the
+notebook's final table from our data, metric bars with 95% CI error bars, mean ranks, paired
+tests, Bradley-Terry strengths, the per-paper heatmap, retrieval and the judge's reliability.
+Then, once: the reference study's numbers beside ours, failures, and the metric and generation
 signatures. The same inputs always produce the same bytes (no timestamps).
 """
 
@@ -10,19 +11,21 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from rag_pipeline import atomic
-from rag_pipeline.evaluate.leaderboard import leaderboard_records
+from rag_pipeline.evaluate.leaderboard import UNREGISTERED, leaderboard_records, notebook_table
 
 TASK_TITLES = {"summary": "Суммаризация", "answer": "Ответы на вопросы"}
 CSS = """
 body{font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1100px;
 color:#1f2328;line-height:1.45;padding:0 1rem}
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}
-h3{font-size:1.05rem;margin-top:1.4rem}
+h3{font-size:1.05rem;margin-top:1.4rem}h4{font-size:.95rem;margin:1rem 0 .3rem}
+section.collection{border-top:3px solid #0969da;margin-top:2.5rem}
 table{border-collapse:collapse;margin:.6rem 0;font-size:.85rem}
 th,td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -156,7 +159,7 @@ def _section_bars(summary: pd.DataFrame) -> str:
         return '<p class="muted">нет метрик</p>'
     out = []
     for task, by_task in summary.groupby("task", sort=True):
-        out.append(f"<h3>{_esc(TASK_TITLES.get(task, task))}</h3><div class=\"charts\">")
+        out.append(f"<h4>{_esc(TASK_TITLES.get(task, task))}</h4><div class=\"charts\">")
         for metric, group in by_task.groupby("metric", sort=True):
             rows = [(r.model, float(r.mean), float(r.ci_low), float(r.ci_high)) for r in group.itertuples()]
             direction = group["direction"].iloc[0]
@@ -177,8 +180,7 @@ def _reliability(reliability: dict | None) -> str:
     return _table(pd.DataFrame(rows))
 
 
-def _noise_banner(tables: dict[str, pd.DataFrame]) -> str:
-    noise = tables.get("noise")
+def _noise_banner(noise: pd.DataFrame) -> str:
     if noise is None or noise.empty:
         return ('<div class="warn">Парных сравнений нет. С 10 статьями или 50 вопросами большинство различий '
                 "между моделями — в пределах шума.</div>")
@@ -190,54 +192,102 @@ def _noise_banner(tables: dict[str, pd.DataFrame]) -> str:
             "средние и ранги.</div>")
 
 
+def _collections(tables: dict[str, pd.DataFrame], reliability: dict[str, dict]) -> list[str]:
+    """Every collection the tables or the judge reliability mention; unregistered papers last."""
+    found = set(reliability)
+    for name, table in tables.items():
+        if table is None or table.empty:
+            continue
+        if "collection" not in table.columns:
+            raise ValueError(f"leaderboard table {name!r} has no 'collection' column: "
+                             "build the tables with build_leaderboard_by_collection")
+        found |= set(table["collection"].astype(str))
+    return sorted(found, key=lambda c: (c == UNREGISTERED, c))
+
+
+def _anchor(collection: str) -> str:
+    return "collection-" + re.sub(r"[^A-Za-z0-9_-]", "-", collection)
+
+
+def _collection_section(tables: dict[str, pd.DataFrame], collection: str, reliability: dict | None) -> str:
+    """Everything computed within one collection."""
+
+    def of(name: str) -> pd.DataFrame:
+        table = tables.get(name)
+        if table is None or "collection" not in table.columns:
+            return pd.DataFrame()
+        return table[table["collection"] == collection].drop(columns="collection").reset_index(drop=True)
+
+    # The stored wide table holds every collection's columns; rebuild this collection's own.
+    wide, cells = of("notebook_table"), of("notebook_cells")
+    final = notebook_table(cells, list(wide["model"])) if not wide.empty else wide
+    summary, per_paper = of("summary"), of("per_paper")
+    models = sorted(set(summary.get("model", [])) | set(final.get("model", [])))
+    papers = sorted(set(per_paper.get("paper_id", [])))
+    parts = [
+        f'<section class="collection" id="{_esc(_anchor(collection))}">',
+        f"<h2>Коллекция «{_esc(collection)}»</h2>",
+        f'<p class="muted">Модели: {_esc(", ".join(models) or "—")}. Статьи: {_esc(", ".join(papers) or "—")}. '
+        "Все статистики — только внутри этой коллекции.</p>",
+        _noise_banner(of("noise")),
+        "<h3>Итоговая таблица (как в исходном ноутбуке)</h3>",
+        _table(final, digits=3),
+        "<h3>Метрики: средние и 95% доверительные интервалы</h3>",
+        '<p class="muted">Бутстрэп по объектам (статьям / вопросам), парный для всех моделей.</p>',
+        _section_bars(summary),
+        "<h4>Таблица</h4>",
+        _table(summary, ["task", "metric", "model", "n", "failures", "mean", "ci_low", "ci_high", "noise_note"]),
+        "<h3>Средние ранги</h3>",
+        '<p class="muted">Ранг по каждому объекту среди моделей, rank(method="min"), 1 — лучший.</p>',
+        _table(of("ranks")),
+        "<h3>Парные сравнения</h3>",
+        PAIRWISE_NOTE,
+        _table(of("pairwise"), ["task", "metric", "model_a", "model_b", "n_items", "mean_diff", "ci_low", "ci_high",
+                                 "p_value", "p_adjusted", "better", "noise_note"],
+               row_class=lambda r: "sig" if r.get("better") else ""),
+        "<h3>Брэдли — Терри (по вердиктам судьи)</h3>",
+        _table(of("bradley_terry")),
+        "<h3>По статьям</h3>",
+    ]
+    if per_paper.empty:
+        parts.append('<p class="muted">нет данных</p>')
+    else:
+        for (task, metric), group in per_paper.groupby(["task", "metric"], sort=True):
+            parts.append(f"<h4>{_esc(TASK_TITLES.get(task, task))}: {_esc(metric)} (темнее — лучше)</h4>")
+            parts.append(_heatmap(group))
+    retrieval = of("retrieval")
+    if not retrieval.empty:
+        parts += ["<h3>Поиск фрагментов</h3>", _table(retrieval)]
+    parts += ["<h3>Надёжность судьи</h3>", _reliability(reliability), "</section>"]
+    return "\n".join(parts)
+
+
 def write_report(
     tables: dict[str, pd.DataFrame],
     out_path: Path,
     study: pd.DataFrame | None = None,
-    reliability: dict | None = None,
+    reliability: dict[str, dict] | None = None,
     title: str = "RAG по научным статьям: сравнение моделей",
 ) -> Path:
     """Write the leaderboard as one self-contained HTML file (atomically) and return its path.
 
-    ``tables``: ``build_leaderboard``'s output; ``study``: ``verify_study()`` (the notebook's
-    numbers beside ours); ``reliability``: ``judge_reliability(...)``.
+    ``tables``: ``build_leaderboard_by_collection``'s output (every table has ``collection``);
+    ``study``: ``verify_study()`` (the notebook's numbers beside ours); ``reliability``:
+    ``judge_reliability(...)`` per collection. Raises ValueError for a table without ``collection``.
     """
+    reliability = reliability or {}
+    collections = _collections(tables, reliability)
 
     def get(name: str) -> pd.DataFrame:
         return tables.get(name, pd.DataFrame())
 
+    contents = "".join(f'<li><a href="#{_esc(_anchor(c))}">{_esc(c)}</a></li>' for c in collections)
     sections = [
         f"<h1>{_esc(title)}</h1>",
-        _noise_banner(tables),
-        "<h2>Итоговая таблица (как в исходном ноутбуке)</h2>",
-        _table(get("notebook_table"), digits=3),
-        "<h2>Метрики: средние и 95% доверительные интервалы</h2>",
-        '<p class="muted">Бутстрэп по объектам (статьям / вопросам), парный для всех моделей.</p>',
-        _section_bars(get("summary")),
-        "<h3>Таблица</h3>",
-        _table(get("summary"), ["task", "metric", "model", "n", "failures", "mean", "ci_low", "ci_high", "noise_note"]),
-        "<h2>Средние ранги</h2>",
-        '<p class="muted">Ранг по каждому объекту среди моделей, rank(method="min"), 1 — лучший.</p>',
-        _table(get("ranks")),
-        "<h2>Парные сравнения</h2>",
-        PAIRWISE_NOTE,
-        _table(get("pairwise"), ["task", "metric", "model_a", "model_b", "n_items", "mean_diff", "ci_low", "ci_high",
-                                  "p_value", "p_adjusted", "better", "noise_note"],
-               row_class=lambda r: "sig" if r.get("better") else ""),
-        "<h2>Брэдли — Терри (по вердиктам судьи)</h2>",
-        _table(get("bradley_terry")),
-        "<h2>По статьям</h2>",
-    ]
-    per_paper = get("per_paper")
-    if per_paper.empty:
-        sections.append('<p class="muted">нет данных</p>')
-    else:
-        for (task, metric), group in per_paper.groupby(["task", "metric"], sort=True):
-            sections.append(f"<h3>{_esc(TASK_TITLES.get(task, task))}: {_esc(metric)} (темнее — лучше)</h3>")
-            sections.append(_heatmap(group))
-    sections += [
-        "<h2>Надёжность судьи</h2>",
-        _reliability(reliability),
+        '<p class="muted">Статьи сгруппированы по коллекциям (data/papers.yaml); модели отвечают на разные '
+        "объекты в разных коллекциях, поэтому средние, интервалы, тесты и ранги считаются внутри коллекции.</p>",
+        f"<ul>{contents}</ul>" if collections else '<p class="muted">нет данных</p>',
+        *(_collection_section(tables, c, reliability.get(c)) for c in collections),
         "<h2>Эталонное исследование: числа ноутбука и наши</h2>",
         _table(study, ["part", "metric", "model", "item_id", "notebook", "ours", "abs_diff", "exact", "note"],
                row_class=lambda r: "" if r.get("exact") else "miss", digits=6)
@@ -259,5 +309,6 @@ def write_report(
 
 
 def leaderboard_json(tables: dict[str, pd.DataFrame]) -> dict:
-    """The tables as JSON-safe data: ``{name: [record, ...]}`` (nulls as None, never NaN)."""
+    """The tables as JSON-safe data: ``{name: [record, ...]}`` (nulls as None, never NaN); every
+    record carries its ``collection``."""
     return {name: leaderboard_records(table) for name, table in sorted(tables.items())}

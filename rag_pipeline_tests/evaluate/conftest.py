@@ -8,7 +8,7 @@ import pytest
 
 from rag_pipeline.evaluate import judge as jd
 from rag_pipeline.evaluate.text_metrics import score_generations
-from rag_pipeline_tests.evaluate.factories import generation, generations_frame
+from rag_pipeline_tests.evaluate.factories import COLLECTION_MODELS, COLLECTION_OF, generation, generations_frame
 
 PAPERS = ["p1", "p2", "p3", "p4"]
 QUESTIONS = [f"{paper}:q{n:02d}" for paper in PAPERS for n in (1, 2, 3)]
@@ -68,3 +68,18 @@ def benchmark_run():
     judgments = jd.run_judge(generations, references, judge, modes=["listwise", "pairwise"], contexts=contexts,
                              progress=False)
     return generations, references, metrics, judgments, judge
+
+
+@pytest.fixture(scope="session")
+def two_collection_run(benchmark_run):
+    """(generations, metrics, judgments) of the benchmark restricted to ``COLLECTION_MODELS``, judged
+    again so every listwise ranking covers only the models of its collection."""
+    generations, references, metrics, _, judge = benchmark_run
+    collection = generations["paper_id"].map(lambda p: COLLECTION_OF.get(p, "unregistered"))
+    keep = [model in COLLECTION_MODELS[c] for model, c in zip(generations["model"], collection)]
+    generations = generations[keep].reset_index(drop=True)
+    metrics = metrics[metrics["generation_id"].isin(generations["generation_id"])].reset_index(drop=True)
+    contexts = {item: f"Вопрос {item}?" for item in QUESTIONS}
+    judgments = jd.run_judge(generations, references, judge, modes=["listwise", "pairwise"], contexts=contexts,
+                             progress=False)
+    return generations, metrics, judgments

@@ -6,6 +6,12 @@ import pandas as pd
 
 from rag_pipeline.hashing import content_hash
 
+# Two collections of the benchmark's papers (disjoint items) with partly different models; p4 is in
+# no collection. llm-bad exists only in alpha, llm-mid only in beta and on the unregistered paper.
+COLLECTION_OF = {"p1": "alpha", "p2": "alpha", "p3": "beta"}
+COLLECTION_MODELS = {"alpha": {"llm-good", "llm-bad", "lead-3", "top-chunk"},
+                     "beta": {"llm-good", "llm-mid"}, "unregistered": {"llm-good", "llm-mid"}}
+
 
 def generation(task: str, item_id: str, model: str, output: str, *, paper_id: str | None = None,
                latency_s: float = 1.0, error: str = "") -> dict:

@@ -4,7 +4,14 @@ import pandas as pd
 import pytest
 
 from rag_pipeline import atomic
-from rag_pipeline.evaluate.leaderboard import build_leaderboard, find_nan, notebook_column_name
+from rag_pipeline.evaluate.leaderboard import (
+    UNREGISTERED,
+    build_leaderboard,
+    build_leaderboard_by_collection,
+    find_nan,
+    notebook_column_name,
+)
+from rag_pipeline_tests.evaluate.factories import COLLECTION_MODELS, COLLECTION_OF
 
 TABLES = {"summary", "ranks", "pairwise", "bradley_terry", "notebook_table", "notebook_cells", "per_paper", "noise",
           "failures", "signatures", "generation_signatures"}
@@ -116,3 +123,89 @@ def test_leaderboard_without_judgments_or_rows_still_builds(benchmark_run):
     assert "нет вердиктов судьи" in tables["notebook_table"]["note"].iloc[0]
     empty = build_leaderboard(metrics.iloc[0:0], generations.iloc[0:0], None, n_boot=20)
     assert all(table.empty for name, table in empty.items()) and find_nan(empty) == []
+
+
+# ------------------------------------------------------------------------------ collections
+
+
+@pytest.fixture(scope="module")
+def by_collection(two_collection_run):
+    generations, metrics, judgments = two_collection_run
+    return build_leaderboard_by_collection(metrics, generations, judgments, collection_of=COLLECTION_OF,
+                                           n_boot=100, n_permutations=500)
+
+
+def test_every_table_has_collection_first_and_no_nan(by_collection):
+    assert set(by_collection) == TABLES
+    for name, table in by_collection.items():
+        assert list(table.columns)[0] == "collection", name
+    assert set(by_collection["summary"]["collection"]) == {"alpha", "beta", UNREGISTERED}
+    assert find_nan(by_collection) == []
+
+
+def test_statistics_are_never_pooled_across_collections(by_collection):
+    summary = by_collection["summary"].set_index(["collection", "task", "metric", "model"])
+    # llm-good answers 6 questions in alpha (p1, p2), 3 in beta (p3) and 3 unregistered (p4): not 12
+    assert summary.loc[("alpha", "answer", "rougeL_fmeasure", "llm-good"), "n"] == 6
+    assert summary.loc[("beta", "answer", "rougeL_fmeasure", "llm-good"), "n"] == 3
+    assert summary.loc[(UNREGISTERED, "summary", "bleu", "llm-good"), "n"] == 1
+    for collection, models in COLLECTION_MODELS.items():
+        rows = by_collection["summary"][by_collection["summary"]["collection"] == collection]
+        assert set(rows["model"]) == models
+        pairs = by_collection["pairwise"][by_collection["pairwise"]["collection"] == collection]
+        assert set(pairs["model_a"]) | set(pairs["model_b"]) == models
+    alpha_pairs = by_collection["pairwise"][by_collection["pairwise"]["collection"] == "alpha"]
+    assert "llm-mid" not in set(alpha_pairs["model_a"]) | set(alpha_pairs["model_b"])
+    assert (alpha_pairs["n_items"] <= 6).all()
+    # every noise note compares with a model of its own collection: nothing is "shared with no item"
+    assert not by_collection["summary"]["noise_note"].str.contains("no items shared").any()
+
+
+def test_ranks_bradley_terry_and_per_paper_stay_within_their_collection(by_collection):
+    for name in ("ranks", "bradley_terry", "per_paper", "notebook_cells", "generation_signatures"):
+        table = by_collection[name]
+        for collection, models in COLLECTION_MODELS.items():
+            assert set(table.loc[table["collection"] == collection, "model"]) <= models, name
+    per_paper = by_collection["per_paper"]
+    assert set(per_paper.loc[per_paper["collection"] == "alpha", "paper_id"]) == {"p1", "p2"}
+    assert set(per_paper.loc[per_paper["collection"] == UNREGISTERED, "paper_id"]) == {"p4"}
+    bt = by_collection["bradley_terry"]
+    for (collection, task), group in bt.groupby(["collection", "task"]):
+        assert group["strength"].sum() == pytest.approx(1.0)  # strengths are normalised per collection
+
+
+def test_notebook_table_counts_items_per_collection_and_explains_foreign_columns(by_collection):
+    table = by_collection["notebook_table"]
+    assert list(table.columns)[:2] == ["collection", "model"] and list(table.columns)[-1] == "note"
+    alpha_cosine = notebook_column_name("cosine", "answer", 6, "scripted-oracle")
+    beta_cosine = notebook_column_name("cosine", "answer", 3, "scripted-oracle")  # beta's 3 questions
+    assert alpha_cosine in table.columns and beta_cosine in table.columns
+    alpha = table[table["collection"] == "alpha"].set_index("model")
+    assert alpha.drop(index="lead-3")[alpha_cosine].notna().all() and alpha.loc["llm-good", alpha_cosine] == 1.0
+    assert alpha[beta_cosine].isna().all()
+    assert alpha["note"].str.contains("других коллекций не относятся к коллекции alpha").all()
+    beta = table[table["collection"] == "beta"].set_index("model")
+    assert beta[alpha_cosine].isna().all() and beta.loc["llm-good", beta_cosine] == 1.0
+    cells = by_collection["notebook_cells"]
+    assert set(cells.loc[cells["collection"] == "alpha", "n_items"]) <= {2, 6}  # 2 papers, 6 questions
+
+
+def test_a_single_collection_reproduces_build_leaderboard(two_collection_run):
+    generations, metrics, judgments = two_collection_run
+    alpha = {"p1": "alpha", "p2": "alpha"}
+    in_alpha = generations["paper_id"].isin(alpha)
+    only = build_leaderboard(metrics[metrics["paper_id"].isin(alpha)], generations[in_alpha],
+                             judgments[judgments["paper_id"].isin(alpha)], n_boot=50, n_permutations=200)
+    stacked = build_leaderboard_by_collection(metrics, generations, judgments, collection_of=COLLECTION_OF,
+                                              n_boot=50, n_permutations=200)
+    for name in ("summary", "pairwise", "ranks", "bradley_terry"):
+        mine = stacked[name][stacked[name]["collection"] == "alpha"].drop(columns="collection").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, only[name].reset_index(drop=True), check_dtype=False)
+
+
+def test_by_collection_without_rows_still_builds(benchmark_run):
+    generations, _, metrics, _, _ = benchmark_run
+    empty = build_leaderboard_by_collection(metrics.iloc[0:0], generations.iloc[0:0], None, collection_of={},
+                                            n_boot=20)
+    assert set(empty) == TABLES and all(t.empty and t.columns[0] == "collection" for t in empty.values())
+    assert find_nan(empty) == []
