@@ -94,7 +94,7 @@ def test_every_table_is_per_collection_and_has_no_nan(built):
     result, store, _ = built
     assert find_nan(result.tables) == []
     for name, table in result.tables.items():
-        assert list(table.columns)[0] == "collection", name
+        assert table.columns[0] == "collection", name
         stored = store.read_frame("leaderboard", name)
         assert list(stored.columns) == list(table.columns) and len(stored) == len(table)
     assert set(result.tables["summary"]["collection"]) == {"demo", STUDY_COLLECTION, UNREGISTERED}

@@ -227,8 +227,8 @@ def _collection_section(tables: dict[str, pd.DataFrame], collection: str, reliab
     parts = [
         f'<section class="collection" id="{_esc(_anchor(collection))}">',
         f"<h2>Коллекция «{_esc(collection)}»</h2>",
-        f'<p class="muted">Модели: {_esc(", ".join(models) or "—")}. Статьи: {_esc(", ".join(papers) or "—")}. '
-        "Все статистики — только внутри этой коллекции.</p>",
+        (f'<p class="muted">Модели: {_esc(", ".join(models) or "—")}. '
+         f'Статьи: {_esc(", ".join(papers) or "—")}. Все статистики — только внутри этой коллекции.</p>'),
         _noise_banner(of("noise")),
         "<h3>Итоговая таблица (как в исходном ноутбуке)</h3>",
         _table(final, digits=3),
@@ -284,8 +284,8 @@ def write_report(
     contents = "".join(f'<li><a href="#{_esc(_anchor(c))}">{_esc(c)}</a></li>' for c in collections)
     sections = [
         f"<h1>{_esc(title)}</h1>",
-        '<p class="muted">Статьи сгруппированы по коллекциям (data/papers.yaml); модели отвечают на разные '
-        "объекты в разных коллекциях, поэтому средние, интервалы, тесты и ранги считаются внутри коллекции.</p>",
+        ('<p class="muted">Статьи сгруппированы по коллекциям (data/papers.yaml); модели отвечают на разные '
+         "объекты в разных коллекциях, поэтому средние, интервалы, тесты и ранги считаются внутри коллекции.</p>"),
         f"<ul>{contents}</ul>" if collections else '<p class="muted">нет данных</p>',
         *(_collection_section(tables, c, reliability.get(c)) for c in collections),
         "<h2>Эталонное исследование: числа ноутбука и наши</h2>",

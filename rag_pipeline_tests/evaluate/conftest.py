@@ -8,7 +8,12 @@ import pytest
 
 from rag_pipeline.evaluate import judge as jd
 from rag_pipeline.evaluate.text_metrics import score_generations
-from rag_pipeline_tests.evaluate.factories import COLLECTION_MODELS, COLLECTION_OF, generation, generations_frame
+from rag_pipeline_tests.evaluate.factories import (
+    COLLECTION_MODELS,
+    COLLECTION_OF,
+    generation,
+    generations_frame,
+)
 
 PAPERS = ["p1", "p2", "p3", "p4"]
 QUESTIONS = [f"{paper}:q{n:02d}" for paper in PAPERS for n in (1, 2, 3)]

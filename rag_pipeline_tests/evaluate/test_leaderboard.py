@@ -138,7 +138,7 @@ def by_collection(two_collection_run):
 def test_every_table_has_collection_first_and_no_nan(by_collection):
     assert set(by_collection) == TABLES
     for name, table in by_collection.items():
-        assert list(table.columns)[0] == "collection", name
+        assert table.columns[0] == "collection", name
     assert set(by_collection["summary"]["collection"]) == {"alpha", "beta", UNREGISTERED}
     assert find_nan(by_collection) == []
 
