@@ -14,7 +14,7 @@ from rag_pipeline.defs.generation_assets import (
     summaries,
 )
 from rag_pipeline.defs.ingest_assets import frame_version, retrieval_metrics
-from rag_pipeline.defs.partitions import BY_PAPER, PAPER_MODEL, PAPERS, paper_and_model
+from rag_pipeline.defs.partitions import BY_PAPER, PAPER_MODEL, PAPERS, combine_results, paper_and_model, run_partitions
 from rag_pipeline.defs.resources import EmbedderResource, JudgeResource, StateResource
 from rag_pipeline.generate.registry import load_models
 
@@ -35,14 +35,20 @@ def references_for(paper: str) -> dict[str, str]:
     deps=[summaries, answers],
     group_name=GROUP,
     kinds={"pandas"},
+    backfill_policy=dg.BackfillPolicy.single_run(),
     code_version="1",
     automation_condition=on_input_change(),
 )
 def generation_metrics(context: dg.AssetExecutionContext, state: StateResource, cosine_embedder: EmbedderResource) -> dg.MaterializeResult:
     """One row per generation × metric (BLEU, ROUGE, chrF, cosine, length, language, latency) with its signature."""
+    return combine_results({
+        key: score_partition(state, cosine_embedder, *paper_and_model(key)) for key in run_partitions(context)
+    })
+
+
+def score_partition(state: StateResource, cosine_embedder: EmbedderResource, paper: str, model: str) -> tuple[dict, dg.DataVersion]:
     from rag_pipeline.evaluate.text_metrics import score_generations
 
-    paper, model = paper_and_model(context)
     store = state.store()
     generations = read_generations(store, model, paper)
     frame = score_generations(generations, references_for(paper), embedder=cosine_embedder.get()) if not generations.empty else pd.DataFrame()
@@ -53,7 +59,7 @@ def generation_metrics(context: dg.AssetExecutionContext, state: StateResource, 
         metadata["failed"] = int((frame["error"] != "").sum())
         means = ok.groupby(["task", "metric"])["value"].mean().round(4).reset_index()
         metadata["means"] = dg.MetadataValue.md(means.to_markdown(index=False))
-    return dg.MaterializeResult(metadata=metadata, data_version=frame_version(frame, ["score_id", "value", "error"]))
+    return metadata, frame_version(frame, ["score_id", "value", "error"])
 
 
 @dg.asset(
@@ -62,14 +68,18 @@ def generation_metrics(context: dg.AssetExecutionContext, state: StateResource, 
     group_name=GROUP,
     kinds={"pytorch"},
     pool="gpu",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     code_version="1",
     automation_condition=on_input_change(),
 )
 def judgments(context: dg.AssetExecutionContext, state: StateResource, judge: JudgeResource) -> dg.MaterializeResult:
     """The judge's verdicts over all models' outputs of a paper (anonymised, permuted; cached by content hash)."""
+    return combine_results({paper: judge_partition(state, judge, paper) for paper in run_partitions(context)})
+
+
+def judge_partition(state: StateResource, judge: JudgeResource, paper: str) -> tuple[dict, dg.DataVersion]:
     from rag_pipeline.defs.judging import judge_paper
 
-    paper = context.partition_key
     store = state.store()
     generations = pd.concat(
         [read_generations(store, spec.name, paper) for spec in load_models()] or [pd.DataFrame()], ignore_index=True
@@ -86,7 +96,7 @@ def judgments(context: dg.AssetExecutionContext, state: StateResource, judge: Ju
         metadata["note"] = note
     if not frame.empty and "abstained" in frame.columns:
         metadata["abstention_rate"] = round(float(frame["abstained"].mean()), 4)
-    return dg.MaterializeResult(metadata=metadata, data_version=frame_version(frame, list(frame.columns)))
+    return metadata, frame_version(frame, list(frame.columns))
 
 
 def input_event_ids(context: dg.AssetExecutionContext, asset_keys: list[dg.AssetKey]) -> dict[str, dict[str, int]]:

@@ -2,6 +2,8 @@
 
 Both run in the `gpu` pool (limit 1 in the instance config) and share one loaded model per process:
 all papers of one model in a run use a single model load, and the previous model is freed first.
+A backfill launched from the UI runs as a single run (BackfillPolicy.single_run), so the same
+holds for it.
 """
 
 
@@ -11,7 +13,7 @@ import pandas as pd
 from rag_pipeline.datasets import questions_for_paper
 from rag_pipeline.defs.automation import on_input_change
 from rag_pipeline.defs.ingest_assets import frame_preview, frame_version, paper_text, retrievals
-from rag_pipeline.defs.partitions import BY_PAPER, PAPER_MODEL, paper_and_model
+from rag_pipeline.defs.partitions import BY_PAPER, PAPER_MODEL, combine_results, paper_and_model, run_partitions
 from rag_pipeline.defs.resources import StateResource
 
 GROUP = "generation"
@@ -24,6 +26,7 @@ class BackendPool:
     def __init__(self):
         self._key = None
         self._backend = None
+        self.loads = 0  # how many times a model was loaded in this process (one per model per run)
 
     def get(self, spec, state_paths):
         from rag_pipeline.generate.backends import load_backend
@@ -33,6 +36,7 @@ class BackendPool:
             self.release()
             self._backend = load_backend(spec, state_paths)
             self._key = key
+            self.loads += 1
         return self._backend
 
     def release(self):
@@ -72,20 +76,25 @@ def model_spec(model: str):
 
 
 def materialize_generations(context: dg.AssetExecutionContext, state: StateResource, task: str, asset: str, build_requests) -> dg.MaterializeResult:
-    """Shared body of `summaries` and `answers`: build requests, generate through the cache, store rows."""
+    """Shared body of `summaries` and `answers`, for every partition of the run (one model load each)."""
+    return combine_results({
+        key: generate_partition(context, state, task, asset, build_requests, *paper_and_model(key))
+        for key in run_partitions(context)
+    })
+
+
+def generate_partition(context, state: StateResource, task: str, asset: str, build_requests, paper: str, model: str) -> tuple[dict, dg.DataVersion]:
+    """Build one partition's requests, generate through the cache, store the rows."""
     from rag_pipeline.generate.runner import run_generation
     from rag_pipeline.generate.types import rows_to_frame
 
-    paper, model = paper_and_model(context)
     spec = model_spec(model)
     store = state.store()
     if task not in spec.tasks:
         frame = rows_to_frame([])
         store.write_frame(asset, model, paper, frame=frame)
-        return dg.MaterializeResult(
-            metadata={"rows": 0, "note": f"model {model!r} does not do the {task} task (tasks: {', '.join(spec.tasks)})"},
-            data_version=dg.DataVersion("not-applicable"),
-        )
+        note = f"model {model!r} does not do the {task} task (tasks: {', '.join(spec.tasks)})"
+        return {"rows": 0, "note": note}, dg.DataVersion("not-applicable")
     requests = build_requests(spec, paper, store)
     rows = run_generation(spec, requests, cache=state.generation_cache(), backend=LazyBackend(spec, state.paths()))
     frame = rows_to_frame(rows)
@@ -94,8 +103,8 @@ def materialize_generations(context: dg.AssetExecutionContext, state: StateResou
     for _, row in failed.iterrows():
         context.log.warning(f"{model} × {paper} item {row['item_id']}: {row['error']}")
     ok = frame[frame["error"] == ""] if not frame.empty else frame
-    return dg.MaterializeResult(
-        metadata={
+    return (
+        {
             "rows": len(frame),
             "failed": len(failed),
             "cache_hits": int(frame["cache_hit"].sum()) if not frame.empty else 0,
@@ -105,7 +114,7 @@ def materialize_generations(context: dg.AssetExecutionContext, state: StateResou
             "backend": spec.backend,
             "preview": frame_preview(frame, ["item_id", "output", "latency_s", "cache_hit", "error"], width=120),
         },
-        data_version=frame_version(frame, GENERATION_COLUMNS_FOR_VERSION),
+        frame_version(frame, GENERATION_COLUMNS_FOR_VERSION),
     )
 
 
@@ -139,6 +148,7 @@ def _answer_requests(spec, paper: str, store):
     group_name=GROUP,
     kinds={"pytorch"},
     pool="gpu",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     code_version="1",
     automation_condition=on_input_change(),
 )
@@ -153,6 +163,7 @@ def summaries(context: dg.AssetExecutionContext, state: StateResource) -> dg.Mat
     group_name=GROUP,
     kinds={"pytorch"},
     pool="gpu",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     code_version="1",
     automation_condition=on_input_change(),
 )

@@ -46,7 +46,33 @@ def sync_registry_partitions(instance: dg.DagsterInstance) -> dict[str, dict[str
     return changes
 
 
-def paper_and_model(context: dg.AssetExecutionContext) -> tuple[str, str]:
-    """(paper, model) of a paper × model partition."""
-    keys = context.partition_key.keys_by_dimension  # type: ignore[union-attr]
-    return keys["paper"], keys["model"]
+def paper_and_model(key) -> tuple[str, str]:
+    """(paper, model) of a paper × model partition key (a MultiPartitionKey or its "model|paper" string)."""
+    if not isinstance(key, dg.MultiPartitionKey):
+        key = PAPER_MODEL.get_partition_key_from_str(str(key))
+    return key.keys_by_dimension["paper"], key.keys_by_dimension["model"]
+
+
+def run_partitions(context: dg.AssetExecutionContext) -> list[str]:
+    """Every partition key this run materializes: one for an ordinary run, many for a single-run
+    backfill (the BackfillPolicy of the model-loading assets), ordered so each model loads once."""
+    keys = [str(key) for key in context.partition_keys]
+    return sorted(keys) if context.has_partition_key_range else keys
+
+
+def combine_results(results: dict[str, tuple[dict, dg.DataVersion]]) -> dg.MaterializeResult:
+    """One MaterializeResult for the run's partitions.
+
+    A single partition keeps its content-hash data version. A single-run backfill records the
+    per-partition figures as a table and lets Dagster derive each partition's version from code and
+    input versions (one explicit version cannot describe several partitions).
+    """
+    if len(results) == 1:
+        (metadata, version), = results.values()
+        return dg.MaterializeResult(metadata=metadata, data_version=version)
+    rows = [{"partition": key, **{k: v for k, v in meta.items() if isinstance(v, (int, float, str))}} for key, (meta, _) in results.items()]
+    import pandas as pd
+
+    return dg.MaterializeResult(
+        metadata={"partitions": len(results), "per_partition": dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False))}
+    )

@@ -77,3 +77,32 @@ def test_leaderboard_and_lineage_from_a_score_to_its_pdf(pipeline):
     assert lineage["paper_pdf"]["sha256"]
     text = format_lineage(lineage)
     assert score_id in text and lineage["paper_pdf"]["sha256"] in text
+
+
+def test_a_single_run_backfill_loads_the_model_once_for_all_papers(pipeline):
+    """What the UI does for a backfill of the generation assets (BackfillPolicy.single_run)."""
+    import dagster as dg
+
+    from rag_pipeline.definitions import ALL_ASSETS, defs
+    from rag_pipeline.defs.generation_assets import BACKENDS
+
+    instance, state, _ = pipeline
+    papers = instance.get_dynamic_partitions("papers")
+    demo = demo_paper_ids()
+    assert papers[-len(demo):] == demo  # the range below covers exactly the demo papers
+    BACKENDS.release()
+    loads = BACKENDS.loads
+    result = dg.materialize(
+        ALL_ASSETS, selection=["answers"], instance=instance, resources=dict(defs.resources),
+        tags={"dagster/asset_partition_range_start": f"top-chunk|{demo[0]}",
+              "dagster/asset_partition_range_end": f"top-chunk|{demo[-1]}"},
+    )
+    assert result.success
+    assert BACKENDS.loads == loads + 1
+    run_id = result.run_id
+    records = instance.fetch_materializations(dg.AssetKey("answers"), limit=50).records
+    materialized = {r.partition_key for r in records if r.run_id == run_id}
+    assert materialized == {f"top-chunk|{paper}" for paper in demo}
+    store = ArtifactStore(state / "artifacts")
+    for paper in demo:
+        assert not store.read_frame("answers", "top-chunk", paper).empty
