@@ -6,23 +6,25 @@ import dagster as dg
 from rag_pipeline.defs.partitions import MODELS, PAPERS, partition_changes
 
 
-def on_input_change() -> dg.AutomationCondition:
+def on_input_change(all_inputs_required: bool = True) -> dg.AutomationCondition:
     """Run when a partition is newly missing, an input's *data version* changed, or the code changed.
 
     Unlike `AutomationCondition.eager()`, a re-materialized input whose content hash is unchanged
     does not trigger this, so expensive generation re-runs only on real changes.
+    `all_inputs_required=False` is for assets that read whatever their many inputs hold (the judge
+    over all models of a paper, the leaderboard): offline, most model × paper partitions never
+    exist, and waiting for all of them would block these assets for good.
     """
     became_stale = (
         dg.AutomationCondition.newly_missing()
         | dg.AutomationCondition.any_deps_match(dg.AutomationCondition.data_version_changed())
         | dg.AutomationCondition.code_version_changed()
     ).since_last_handled()
-    return (
-        became_stale
-        & ~dg.AutomationCondition.any_deps_missing()
-        & ~dg.AutomationCondition.any_deps_in_progress()
-        & ~dg.AutomationCondition.in_progress()
-    ).with_label("on_input_change")
+    ready = ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress()
+    if all_inputs_required:
+        ready = ready & ~dg.AutomationCondition.any_deps_missing()
+    label = "on_input_change" if all_inputs_required else "on_any_input_change"
+    return (became_stale & ready).with_label(label)
 
 
 @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)

@@ -14,7 +14,7 @@ from rag_pipeline.defs.generation_assets import (
     summaries,
 )
 from rag_pipeline.defs.ingest_assets import frame_version, retrieval_metrics
-from rag_pipeline.defs.partitions import BY_PAPER, PAPER_MODEL, PAPERS, combine_results, paper_and_model, run_partitions
+from rag_pipeline.defs.partitions import BY_PAPER, PAPER_MODEL, PAPERS, materialize_each, paper_and_model
 from rag_pipeline.defs.resources import EmbedderResource, JudgeResource, StateResource
 from rag_pipeline.generate.registry import load_models
 
@@ -41,9 +41,7 @@ def references_for(paper: str) -> dict[str, str]:
 )
 def generation_metrics(context: dg.AssetExecutionContext, state: StateResource, cosine_embedder: EmbedderResource) -> dg.MaterializeResult:
     """One row per generation × metric (BLEU, ROUGE, chrF, cosine, length, language, latency) with its signature."""
-    return combine_results({
-        key: score_partition(state, cosine_embedder, *paper_and_model(key)) for key in run_partitions(context)
-    })
+    return materialize_each(context, lambda key: score_partition(state, cosine_embedder, *paper_and_model(key)))
 
 
 def score_partition(state: StateResource, cosine_embedder: EmbedderResource, paper: str, model: str) -> tuple[dict, dg.DataVersion]:
@@ -70,11 +68,11 @@ def score_partition(state: StateResource, cosine_embedder: EmbedderResource, pap
     pool="gpu",
     backfill_policy=dg.BackfillPolicy.single_run(),
     code_version="1",
-    automation_condition=on_input_change(),
+    automation_condition=on_input_change(all_inputs_required=False),
 )
 def judgments(context: dg.AssetExecutionContext, state: StateResource, judge: JudgeResource) -> dg.MaterializeResult:
     """The judge's verdicts over all models' outputs of a paper (anonymised, permuted; cached by content hash)."""
-    return combine_results({paper: judge_partition(state, judge, paper) for paper in run_partitions(context)})
+    return materialize_each(context, lambda paper: judge_partition(state, judge, paper))
 
 
 def judge_partition(state: StateResource, judge: JudgeResource, paper: str) -> tuple[dict, dg.DataVersion]:
@@ -122,7 +120,7 @@ def input_event_ids(context: dg.AssetExecutionContext, asset_keys: list[dg.Asset
     group_name=GROUP,
     kinds={"pandas", "html"},
     code_version="1",
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=on_input_change(all_inputs_required=False),
 )
 def leaderboard(context: dg.AssetExecutionContext, state: StateResource) -> dg.MaterializeResult:
     """Means with 95% CIs, paired tests, ranks, the notebook's final table; Parquet tables + a self-contained HTML report."""

@@ -13,7 +13,7 @@ import pandas as pd
 from rag_pipeline.datasets import questions_for_paper
 from rag_pipeline.defs.automation import on_input_change
 from rag_pipeline.defs.ingest_assets import frame_preview, frame_version, paper_text, retrievals
-from rag_pipeline.defs.partitions import BY_PAPER, PAPER_MODEL, combine_results, paper_and_model, run_partitions
+from rag_pipeline.defs.partitions import BY_PAPER, PAPER_MODEL, materialize_each, paper_and_model
 from rag_pipeline.defs.resources import StateResource
 
 GROUP = "generation"
@@ -77,10 +77,9 @@ def model_spec(model: str):
 
 def materialize_generations(context: dg.AssetExecutionContext, state: StateResource, task: str, asset: str, build_requests) -> dg.MaterializeResult:
     """Shared body of `summaries` and `answers`, for every partition of the run (one model load each)."""
-    return combine_results({
-        key: generate_partition(context, state, task, asset, build_requests, *paper_and_model(key))
-        for key in run_partitions(context)
-    })
+    return materialize_each(
+        context, lambda key: generate_partition(context, state, task, asset, build_requests, *paper_and_model(key))
+    )
 
 
 def generate_partition(context, state: StateResource, task: str, asset: str, build_requests, paper: str, model: str) -> tuple[dict, dg.DataVersion]:

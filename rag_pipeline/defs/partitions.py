@@ -60,6 +60,32 @@ def run_partitions(context: dg.AssetExecutionContext) -> list[str]:
     return sorted(keys) if context.has_partition_key_range else keys
 
 
+def materialize_each(context: dg.AssetExecutionContext, materialize_one) -> dg.MaterializeResult:
+    """Call `materialize_one(key) -> (metadata, data_version)` for every partition of the run.
+
+    In a single-run backfill one partition's failure does not stop the others: they are all
+    generated (and cached), then the step fails naming every failed partition, so a re-run only
+    redoes what failed.
+    """
+    keys = run_partitions(context)
+    if len(keys) == 1:
+        return combine_results({keys[0]: materialize_one(keys[0])})
+    results, failures = {}, {}
+    for key in keys:
+        try:
+            results[key] = materialize_one(key)
+        except Exception as exc:  # noqa: BLE001 - reported below with its partition
+            failures[key] = f"{type(exc).__name__}: {exc}"
+            context.log.error(f"partition {key} failed: {failures[key]}")
+    if failures:
+        raise dg.Failure(
+            description=f"{len(failures)} of {len(keys)} partitions failed: "
+            + "; ".join(f"{key}: {message}" for key, message in failures.items()),
+            metadata={"failed": dg.MetadataValue.json(failures), "succeeded": ", ".join(results)},
+        )
+    return combine_results(results)
+
+
 def combine_results(results: dict[str, tuple[dict, dg.DataVersion]]) -> dg.MaterializeResult:
     """One MaterializeResult for the run's partitions.
 

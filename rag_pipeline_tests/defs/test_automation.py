@@ -29,3 +29,18 @@ def test_new_model_is_requested_alone(pipeline, data_copy):
     for asset in ("paper_pdf", "paper_markdown", "paper_chunks", "paper_index", "retrievals"):
         assert _requested(result, asset) == set(), asset
     instance.delete_dynamic_partition("models", "lead-2")  # the session instance is shared
+
+
+def test_new_generations_trigger_the_judge_and_leaderboard(pipeline):
+    """The judge and the leaderboard read whatever exists: missing model × paper partitions
+    (most of them, offline) must not block them."""
+    from rag_pipeline.definitions import defs
+    from rag_pipeline.defs.runner import GENERATION_SELECTION, materialize_partitions, model_paper_key
+
+    instance, _, _ = pipeline
+    paper = demo_paper_ids()[2]
+    baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert materialize_partitions(instance, GENERATION_SELECTION, [model_paper_key("lead-3", paper)], "generate", progress=False).failed == {}
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+    assert paper in _requested(result, "judgments")
+    assert result.get_num_requested(dg.AssetKey("leaderboard")) == 1

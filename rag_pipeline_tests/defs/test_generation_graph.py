@@ -106,3 +106,29 @@ def test_a_single_run_backfill_loads_the_model_once_for_all_papers(pipeline):
     store = ArtifactStore(state / "artifacts")
     for paper in demo:
         assert not store.read_frame("answers", "top-chunk", paper).empty
+
+
+def test_a_failing_partition_does_not_stop_the_rest_of_a_single_run_backfill(pipeline):
+    import dagster as dg
+
+    from rag_pipeline.definitions import ALL_ASSETS, defs
+    from rag_pipeline.defs.runner import _failure_message
+
+    instance, state, _ = pipeline
+    papers = instance.get_dynamic_partitions("papers")
+    demo = demo_paper_ids()
+    before = papers[papers.index(demo[0]) - 1]  # a study paper: never ingested here, so no retrievals
+    store = ArtifactStore(state / "artifacts")
+    for paper in demo:
+        store.path("answers", "top-chunk", paper, suffix=".parquet").unlink(missing_ok=True)
+    result = dg.materialize(
+        ALL_ASSETS, selection=["answers"], instance=instance, resources=dict(defs.resources), raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": f"top-chunk|{before}",
+              "dagster/asset_partition_range_end": f"top-chunk|{demo[-1]}"},
+    )
+    assert not result.success
+    message = _failure_message(result)
+    assert f"1 of {len(demo) + 1} partitions failed" in message and f"top-chunk|{before}" in message
+    assert "retrievals are not materialized" in message
+    for paper in demo:  # the others were generated all the same
+        assert not store.read_frame("answers", "top-chunk", paper).empty
