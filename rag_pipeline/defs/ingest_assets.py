@@ -232,7 +232,7 @@ def retrievals(
             "reranker": reranker.kind if reranker.kind == "none" else f"{reranker.kind}:{reranker.model}",
             "preview": frame_preview(kept, ["question_id", "final_rank", "chunk_id", "vector_score", "rerank_score", "text"]),
         },
-        data_version=frame_version(frame, ["question_id", "chunk_id", "final_rank", "kept"]),
+        data_version=frame_version(frame, ["question_id", "question", "chunk_id", "final_rank", "kept", "text"]),
     )
 
 

@@ -119,7 +119,7 @@ class JudgeResource(dg.ConfigurableResource):
     enabled: bool = True
     model: str = "qwen2.5-coder-0.5b"
     modes: list[str] = ["listwise"]
-    permutations: int = 2
+    permutations: int | None = None  # None: one cyclic shift per model (position bias cancels)
     max_items_per_paper: int | None = None
 
 

@@ -235,15 +235,16 @@ def retrieval_metrics(
 
 
 def _objects_keep_none(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
-    """Columns that mix numbers and None as object dtype, so None never becomes NaN."""
+    """Numeric columns with gaps as nullable Float64: a gap stays <NA> (with its reason in `error`
+    or `note`) through Parquet, where an object column of floats and None would come back as NaN."""
     for column in columns:
-        values = [None if _is_missing(v) else v for v in frame[column].tolist()]
-        frame[column] = pd.Series(values, index=frame.index, dtype=object)
+        values = [None if _is_missing(v) else float(v) for v in frame[column].tolist()]
+        frame[column] = pd.array(values, dtype="Float64")
     return frame
 
 
 def _is_missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def summarise_retrieval_metrics(per_question: pd.DataFrame) -> pd.DataFrame:

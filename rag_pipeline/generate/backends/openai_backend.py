@@ -57,6 +57,7 @@ class OpenAIBackend(Backend):
                     f"export {spec.api_key_env}=<your key> (the key is read only from the environment)"
                 )
             headers["Authorization"] = f"Bearer {key}"
+        self._secret = key if spec.api_key_env else None
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._client = httpx.Client(
             base_url=spec.base_url.rstrip("/"), headers=headers, timeout=spec.timeout_s
@@ -96,6 +97,10 @@ class OpenAIBackend(Backend):
             payload["chat_template_kwargs"] = template_kwargs
         return payload
 
+    def _redact(self, text: str) -> str:
+        """Error text can echo the request (some servers quote the Authorization header): drop the key."""
+        return text.replace(self._secret, "***") if self._secret else text
+
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         response = self._client.post("/chat/completions", json=payload)
         if response.status_code == 429 or response.status_code >= 500:
@@ -107,6 +112,12 @@ class OpenAIBackend(Backend):
         except ValueError as exc:
             raise RuntimeError(f"response is not JSON: {response.text[:200]!r}") from exc
 
+    def _post_timed(self, payload: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        """One attempt and its duration: latency is the successful attempt's, without retry back-off."""
+        started = time.perf_counter()
+        body = self._post(payload)
+        return body, time.perf_counter() - started
+
     def _one(self, request: GenerationRequest) -> GenerationResult:
         payload = self._payload(request)
         prompt = plain_render(request.messages, continues_prefill(self.spec, request.messages))
@@ -116,21 +127,21 @@ class OpenAIBackend(Backend):
             retry=retry_if_exception(_is_transient),
             reraise=False,
         )
-        started = time.perf_counter()
         try:
-            body = retrying(self._post, payload)
+            body, latency = retrying(self._post_timed, payload)
         except RetryError as exc:
             last = exc.last_attempt.exception()
             return GenerationResult(
-                error=f"{self.spec.base_url} failed after {self.spec.max_retries + 1} attempts: "
-                f"{type(last).__name__}: {last}",
+                error=self._redact(
+                    f"{self.spec.base_url} failed after {self.spec.max_retries + 1} attempts: "
+                    f"{type(last).__name__}: {last}"
+                ),
                 prompt=prompt,
             )
         except Exception as exc:  # noqa: BLE001 - every other failure is recorded in the row
             return GenerationResult(
-                error=f"{self.spec.base_url}: {type(exc).__name__}: {exc}", prompt=prompt
+                error=self._redact(f"{self.spec.base_url}: {type(exc).__name__}: {exc}"), prompt=prompt
             )
-        latency = time.perf_counter() - started
         try:
             message = body["choices"][0]["message"]
             content = message["content"]
@@ -138,7 +149,7 @@ class OpenAIBackend(Backend):
                 raise TypeError(f"message.content is {type(content).__name__}")
         except (KeyError, IndexError, TypeError) as exc:
             return GenerationResult(
-                error=f"{self.spec.base_url}: malformed chat completion (missing {exc}): {str(body)[:200]}",
+                error=self._redact(f"{self.spec.base_url}: malformed chat completion (missing {exc}): {str(body)[:200]}"),
                 prompt=prompt,
             )
         answer, thinking = split_thinking(cut_at_stop_strings(content, self.spec.stop_strings))
