@@ -100,7 +100,7 @@ def cmd_demo(args) -> int:
     selection = demo_selection()
     if args.models:
         selection["models"] = args.models.split(",")
-    return run_and_print(selection, judge=not args.no_judge)
+    return run_and_print(selection, judge=not args.no_judge, reingest=args.reingest)
 
 
 def cmd_run(args) -> int:
@@ -207,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the offline default end to end and print the results")
     p.add_argument("--models", default=None, help="comma-separated models instead of the offline default set")
     p.add_argument("--no-judge", action="store_true", help="skip the LLM judge")
+    p.add_argument("--reingest", action="store_true",
+                   help="ingest the papers again (after changing chunking, embedder or retrieval settings)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("run", help="materialize papers × models (ingest, generate, judge, leaderboard) in one process")

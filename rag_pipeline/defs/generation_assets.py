@@ -96,6 +96,10 @@ def generate_partition(context, state: StateResource, task: str, asset: str, bui
         return {"rows": 0, "note": note}, dg.DataVersion("not-applicable")
     requests = build_requests(spec, paper, store)
     rows = run_generation(spec, requests, cache=state.generation_cache(), backend=LazyBackend(spec, state.paths()))
+    out_of_memory = [row.error for row in rows if row.error.startswith("CUDA out of memory")]
+    if out_of_memory:
+        # Fail the partition (keeping what was stored before); the rows that did generate are cached.
+        raise dg.Failure(f"model {model!r} × paper {paper!r}: {out_of_memory[0]}")
     frame = rows_to_frame(rows)
     store.write_frame(asset, model, paper, frame=frame)
     failed = frame[frame["error"] != ""] if not frame.empty else frame

@@ -173,7 +173,7 @@ def paper_chunks(context: dg.AssetExecutionContext, state: StateResource, settin
 def paper_index(
     context: dg.AssetExecutionContext, state: StateResource, embedder: EmbedderResource, chroma: ChromaResource
 ) -> dg.MaterializeResult:
-    """The paper's chunks embedded and upserted into Chroma (delete-by-paper then add: idempotent)."""
+    """The paper's chunks embedded and upserted into Chroma: afterwards the paper holds exactly its current chunks."""
     from rag_pipeline.index.vector_store import PaperIndex
 
     paper_id = context.partition_key

@@ -40,7 +40,7 @@ def _bad_pdfs(folder):
 
 BAD = {
     "bad-truncated": ("truncated.pdf", "truncat"),
-    "bad-corrupt": ("corrupt.pdf", ""),
+    "bad-corrupt": ("corrupt.pdf", "no '%%eof' trailer"),
     "bad-not-pdf": ("html.pdf", "not a pdf"),
     "bad-encrypted": ("encrypted.pdf", "password"),
     "bad-no-text": ("scanned.pdf", "ocr"),

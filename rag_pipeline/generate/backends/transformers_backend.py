@@ -248,6 +248,7 @@ class TransformersBackend(Backend):
         if seed is not None:
             torch.manual_seed(seed)
         output = None
+        failure = ""
         try:
             started = time.perf_counter()
             with torch.inference_mode():
@@ -259,19 +260,18 @@ class TransformersBackend(Backend):
             wall = time.perf_counter() - started
             new_tokens = output[:, width:].tolist()
         except torch.cuda.OutOfMemoryError:
-            del output
-            self._free_memory()
-            message = (
+            failure = (
                 f"CUDA out of memory generating a batch of {len(batch_ids)} prompts of up to {width} tokens "
                 f"(batch_size={self.spec.batch_size}, max_new_tokens={self.spec.max_new_tokens}); "
                 "lower batch_size in data/models.yaml"
             )
-            return [GenerationResult(error=message, input_tokens=len(ids)) for ids in batch_ids]
         except Exception as exc:  # noqa: BLE001 - one failing batch must not stop the others
+            failure = f"generation failed: {type(exc).__name__}: {exc}"
+        if failure:
+            # Freed outside the except block: the traceback there still references the batch's tensors.
             del output
             self._free_memory()
-            message = f"generation failed: {type(exc).__name__}: {exc}"
-            return [GenerationResult(error=message, input_tokens=len(ids)) for ids in batch_ids]
+            return [GenerationResult(error=failure, input_tokens=len(ids)) for ids in batch_ids]
 
         ends = set(self.eos_token_ids) | {pad}
         generated = []
