@@ -526,7 +526,7 @@ def bench_retrieval(
 
 def environment() -> dict:
     """Machine and library facts that the figures depend on."""
-    from rag_pipeline.index.model_source import package_version
+    from rag_pipeline.model_source import package_version
     from rag_pipeline.ingest.markdown import markdown_engine
 
     return {

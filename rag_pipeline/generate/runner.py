@@ -23,6 +23,7 @@ from rag_pipeline.generate.prompts import (
 from rag_pipeline.generate.registry import ModelSpec
 from rag_pipeline.generate.types import GenerationRequest, GenerationRow, decoding_json
 from rag_pipeline.hashing import content_hash
+from rag_pipeline.model_source import model_revision
 from rag_pipeline.settings import StatePaths, state_paths
 
 # What a cache entry keeps: the model's answer and how it was measured, not the item's ids.
@@ -44,6 +45,15 @@ def generation_cache(state: StatePaths | None = None) -> ContentCache:
     return ContentCache((state or state_paths()).generation_cache)
 
 
+def weights_identity(spec: ModelSpec) -> str | None:
+    """What identifies the weights when the registry entry does not: the content hash of a local
+    model directory, or the hub commit in the local cache when no revision is pinned. Replacing
+    the weights behind a path then misses the cache instead of serving old outputs."""
+    if spec.backend != "transformers" or spec.revision or str(spec.model).startswith("packaged-gguf:"):
+        return None
+    return model_revision(str(spec.model))
+
+
 def cache_key(spec: ModelSpec, request: GenerationRequest) -> str:
     """The cache key of one request for one model."""
     identity = {
@@ -53,6 +63,9 @@ def cache_key(spec: ModelSpec, request: GenerationRequest) -> str:
     }
     if spec.backend == "recorded":
         identity["item"] = [request.paper_id, request.item_id]
+    weights = weights_identity(spec)
+    if weights is not None:
+        identity["weights"] = weights
     return ContentCache.key_for(identity)
 
 

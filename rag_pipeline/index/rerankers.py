@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from rag_pipeline.errors import ModelUnavailableError
 from rag_pipeline.index.common import check_texts, config_from_dict, resolve_device
 from rag_pipeline.index.embedders import model_slug
-from rag_pipeline.index.model_source import model_revision, package_version, resolve_model_source
+from rag_pipeline.model_source import model_revision, package_version, resolve_model_source
 
 RERANKER_KINDS = ("none", "cross-encoder", "flag")
 DEFAULT_RERANKER_MODEL = "BAAI/bge-reranker-v2-m3"

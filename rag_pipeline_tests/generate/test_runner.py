@@ -156,3 +156,17 @@ def test_rows_frame_has_the_contract_columns_and_no_nan(tmp_path, cache):
     # Missing values are nulls (<NA>), never float NaN.
     assert not any(isinstance(v, float) and math.isnan(v) for v in back["latency_s"].tolist())
     assert rows_to_frame([]).columns.tolist() == GENERATION_COLUMNS
+
+
+def test_new_weights_behind_the_same_local_path_miss_the_cache(tiny_llama_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_llama_dir, copy)
+    spec = make_spec(model=str(copy))
+    request = summary_requests(spec, "demo-paper", "We propose a method.", "It works.")[0]
+    before = cache_key(spec, request)
+    assert cache_key(make_spec(model=str(copy)), request) == before  # same files, same key
+    weights = next(copy.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\x00" * 8)  # other weights, same path
+    assert cache_key(spec, request) != before

@@ -105,14 +105,17 @@ def model_revision(source: str) -> str:
 
 
 def _directory_fingerprint(directory: Path) -> str:
-    key = (str(directory.resolve()), directory.stat().st_mtime)
+    files = []
+    for path in sorted(directory.rglob("*")):
+        relative = path.relative_to(directory)
+        if any(part in FINGERPRINT_SKIP_DIRS for part in relative.parts[:-1]):
+            continue
+        if path.is_file() and path.suffix in FINGERPRINT_SUFFIXES:
+            files.append(path)
+    # Hash the contents once per set of (name, size, mtime): a file rewritten in place is seen,
+    # an unchanged directory costs only a stat per file.
+    key = (str(directory.resolve()), tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
     if key not in _fingerprints:
-        entries = []
-        for path in sorted(directory.rglob("*")):
-            relative = path.relative_to(directory)
-            if any(part in FINGERPRINT_SKIP_DIRS for part in relative.parts[:-1]):
-                continue
-            if path.is_file() and path.suffix in FINGERPRINT_SUFFIXES:
-                entries.append([relative.as_posix(), path.stat().st_size, sha256_file(path)])
+        entries = [[p.relative_to(directory).as_posix(), p.stat().st_size, sha256_file(p)] for p in files]
         _fingerprints[key] = content_hash(entries, length=32)
     return _fingerprints[key]
