@@ -168,7 +168,7 @@ def cmd_report(args) -> int:
     paths = state_paths()
     result = build_all(ArtifactStore(paths.artifacts), paths, inputs=None, out_path=Path(args.out) if args.out else None)
     if args.json:
-        _print_json(result.json)
+        _print_json({**result.json, "judge_reliability": result.reliability})
     else:
         print(result.report_path)
     return 0

@@ -50,3 +50,14 @@ def test_models_lists_the_registry(capsys):
 def test_explain_unknown_score_fails_clearly(state_dir, capsys):
     assert main(["explain", "no-such-score"]) == 2
     assert "no-such-score" in capsys.readouterr().err
+
+
+def test_report_on_an_empty_state_writes_a_page_and_valid_json(state_dir, capsys):
+    from pathlib import Path
+
+    assert main(["report"]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert path.exists() and path.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
+    assert main(["report", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert "judge_reliability" in payload
