@@ -15,8 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from rag_pipeline.config import read_yaml
 from rag_pipeline.ids import validate_slug
 from rag_pipeline.settings import data_dir
 
@@ -72,13 +71,7 @@ class Question:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RegistryError(f"registry file not found: {path}") from exc
-    except yaml.YAMLError as exc:
-        raise RegistryError(f"{path}: not valid YAML: {exc}") from exc
-    return loaded or {}
+    return read_yaml(path, RegistryError, "registry file") or {}
 
 
 def paper_from_entry(entry: dict, base_dir: Path, where: str = "entry") -> PaperSpec:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
 from tqdm import tqdm
 
+from rag_pipeline.config import read_yaml
 from rag_pipeline.demo_corpus.render import DemoSourceError, render_paper, validate_source
 from rag_pipeline.ids import validate_slug
 from rag_pipeline.settings import data_dir
@@ -35,12 +35,7 @@ def load_source(path: Path) -> dict:
     Its ``id`` must be a ``demo-`` slug equal to the file stem; errors name the file.
     """
     path = Path(path)
-    try:
-        source = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise DemoSourceError(f"demo paper source not found: {path}") from exc
-    except yaml.YAMLError as exc:
-        raise DemoSourceError(f"{path}: not valid YAML: {exc}") from exc
+    source = read_yaml(path, DemoSourceError, "demo paper source")
     if not isinstance(source, dict):
         raise DemoSourceError(f"{path}: expected a mapping with title, authors, abstract, sections")
     paper_id = validate_slug(str(source.get("id", "")), f"paper id in {path}")

@@ -13,8 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from rag_pipeline.config import read_yaml
 from rag_pipeline.hashing import canonical_json
 from rag_pipeline.ids import InvalidIdError, validate_slug
 from rag_pipeline.settings import data_dir
@@ -322,12 +321,7 @@ def default_models_path() -> Path:
 def load_models(path: str | os.PathLike | None = None) -> list[ModelSpec]:
     """Read the model registry; names must be unique slugs, every entry is validated."""
     path = Path(path) if path else default_models_path()
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError as exc:
-        raise ModelRegistryError(f"model registry not found: {path}") from exc
-    except yaml.YAMLError as exc:
-        raise ModelRegistryError(f"{path}: not valid YAML: {exc}") from exc
+    loaded = read_yaml(path, ModelRegistryError, "model registry") or {}
     if not isinstance(loaded, dict) or not isinstance(loaded.get("models", []), list):
         raise ModelRegistryError(f"{path}: expected a mapping with a 'models' list")
     specs = [

@@ -90,6 +90,15 @@ def default_prefixes(kind: str, model: str | None) -> tuple[str, str]:
     return "", ""
 
 
+def configured_prefixes(config: "EmbedderConfig", model: str | None) -> tuple[str, str]:
+    """(query prefix, document prefix): the config's where given, else the model's defaults."""
+    default_query, default_document = default_prefixes(config.kind, model)
+    return (
+        default_query if config.query_prefix is None else config.query_prefix,
+        default_document if config.document_prefix is None else config.document_prefix,
+    )
+
+
 def model_slug(model: str) -> str:
     """A short readable name for a hub id or a local path (used in embedder / collection names)."""
     parts = [p for p in re.split(r"[\\/]+", str(model)) if p]
@@ -268,11 +277,7 @@ class SentenceTransformerEmbedder(Embedder):
         self.model = model
         self.source = source
         self.name = f"st-{model_slug(model)}"
-        defaults = default_prefixes(config.kind, model)
-        self.query_prefix = defaults[0] if config.query_prefix is None else config.query_prefix
-        self.document_prefix = (
-            defaults[1] if config.document_prefix is None else config.document_prefix
-        )
+        self.query_prefix, self.document_prefix = configured_prefixes(config, model)
         dimension = (
             getattr(self._model, "get_embedding_dimension", None)
             or self._model.get_sentence_embedding_dimension
@@ -331,11 +336,7 @@ class BGEM3Embedder(Embedder):
         self.model = model
         self.source = source
         self.name = f"bge-m3-{model_slug(model)}"
-        defaults = default_prefixes(config.kind, model)
-        self.query_prefix = defaults[0] if config.query_prefix is None else config.query_prefix
-        self.document_prefix = (
-            defaults[1] if config.document_prefix is None else config.document_prefix
-        )
+        self.query_prefix, self.document_prefix = configured_prefixes(config, model)
         self.dim = int(np.asarray(self._encode(["dimension probe"], False)).shape[-1])
         self._revision: str | None = None
 
