@@ -21,7 +21,6 @@ import platform
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -117,8 +116,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     state = state_paths()
-    spec = replace(
-        models_by_name()["qwen2.5-coder-0.5b"],
+    spec = models_by_name()["qwen2.5-coder-0.5b"].replace(
         max_new_tokens=args.max_new_tokens,
         decoding={"do_sample": False},
     )
@@ -128,8 +126,7 @@ def main() -> None:
     load_started = time.perf_counter()
     if args.arch_8b:
         model = _arch_8b_model(tokenizer, args.quant)
-        spec = replace(
-            spec,
+        spec = spec.replace(
             name="random-llama3-8b-shape",
             dtype="bfloat16",
             quantization=None if args.quant == "bf16" else "8bit",
@@ -139,10 +136,10 @@ def main() -> None:
     load_s = time.perf_counter() - load_started
 
     one_at_a_time = TransformersBackend(
-        replace(spec, batch_size=1), model=model, tokenizer=tokenizer
+        spec.replace(batch_size=1), model=model, tokenizer=tokenizer
     )
     batched = TransformersBackend(
-        replace(spec, batch_size=args.batch_size), model=model, tokenizer=tokenizer
+        spec.replace(batch_size=args.batch_size), model=model, tokenizer=tokenizer
     )
     requests = _requests()
     one_at_a_time.generate(requests[:1], progress=False)  # warm-up (allocations, kernels)

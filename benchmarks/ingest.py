@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -526,8 +526,8 @@ def bench_retrieval(
 
 def environment() -> dict:
     """Machine and library facts that the figures depend on."""
-    from rag_pipeline.model_source import package_version
     from rag_pipeline.ingest.markdown import markdown_engine
+    from rag_pipeline.model_source import package_version
 
     return {
         "cpu_count": os.cpu_count(),
@@ -575,19 +575,14 @@ def main(argv: list[str] | None = None) -> dict:
     progress = not args.no_progress
 
     from rag_pipeline.config import load_pipeline_config
-    from rag_pipeline.index.embedders import EmbedderConfig, load_embedder
-    from rag_pipeline.index.rerankers import RerankerConfig, load_reranker
-    from rag_pipeline.index.retrieve import RetrievalConfig
+    from rag_pipeline.index.embedders import load_embedder
+    from rag_pipeline.index.rerankers import load_reranker
 
     started = time.perf_counter()
     with stdout_to_stderr():
         config = load_pipeline_config()
-        chunking = config.get("chunking") or {}
-        chunk_size = int(chunking.get("chunk_size", 800))
-        chunk_overlap = int(chunking.get("chunk_overlap", 100))
-        embedder_config = EmbedderConfig.from_dict(config.get("embedder"))
-        reranker_config = RerankerConfig.from_dict(config.get("reranker"))
-        retrieval_config = RetrievalConfig.from_dict(config.get("retrieval"))
+        chunk_size, chunk_overlap = config.chunking.chunk_size, config.chunking.chunk_overlap
+        embedder_config, reranker_config, retrieval_config = config.embedder, config.reranker, config.retrieval
         papers = resolve_papers(args.papers)
         env_before = environment()
         log.info("papers: %s; repeat %d", [p.paper_id for p in papers], args.repeat)
@@ -622,9 +617,9 @@ def main(argv: list[str] | None = None) -> dict:
         "embed_upsert": embedding,
         "retrieval_quality": retrieval,
         "config": {
-            "embedder": asdict(embedder_config),
-            "reranker": asdict(reranker_config),
-            "retrieval": asdict(retrieval_config),
+            "embedder": embedder_config.as_dict(),
+            "reranker": reranker_config.as_dict(),
+            "retrieval": retrieval_config.as_dict(),
         },
         "environment": env_before,
         "benchmark_wall_s": r4(time.perf_counter() - started),

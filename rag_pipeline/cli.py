@@ -13,6 +13,10 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+# Commands import what they need inside their function: `rag-pipeline --help` and `models` stay
+# fast instead of loading Dagster, torch and pandas first.
+
+
 def _print_json(obj) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
 
@@ -51,7 +55,7 @@ def cmd_retrieve(args) -> int:
     config = load_pipeline_config(args.config)
     results = retrieve_from_dir(
         Path(args.dir), args.question, top_k=args.top_k, top_n=args.top_n,
-        embedder_config=config.get("embedder"), reranker_config=config.get("reranker"),
+        embedder_config=config.embedder, reranker_config=config.reranker,
     )
     if args.json:
         _print_json(results)
@@ -117,6 +121,8 @@ def _split(value: str | None) -> list[str]:
 def run_and_print(selection: dict, judge: bool, reingest: bool = False) -> int:
     import pandas as pd
 
+    from rag_pipeline.artifacts import ArtifactStore
+    from rag_pipeline.definitions import defs
     from rag_pipeline.defs.runner import get_instance, run_pipeline
     from rag_pipeline.reporting import build_all, retrieval_table
     from rag_pipeline.settings import state_paths
@@ -124,10 +130,8 @@ def run_and_print(selection: dict, judge: bool, reingest: bool = False) -> int:
     instance = get_instance()
     print(f"state: {state_paths().root}\npapers: {', '.join(selection['papers'])}\nmodels: {', '.join(selection['models'])}"
           f"\nrecorded study: {', '.join(selection['study_models'])} on {len(selection['study_papers'])} papers")
-    summary = run_pipeline(instance, judge=judge, reingest=reingest, **selection)
+    summary = run_pipeline(defs, instance, judge=judge, reingest=reingest, **selection)
     paths = state_paths()
-    from rag_pipeline.artifacts import ArtifactStore
-
     store = ArtifactStore(paths.artifacts)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print("\nRetrieval on the demo corpus (offline embedder):")

@@ -1,7 +1,8 @@
 """The registries and question sets every stage reads: papers, questions, reference summaries.
 
 Formats (all under ``data/``):
-- ``papers.yaml``: ``papers: [{id, arxiv | pdf, title, collection}]``.
+- ``papers.yaml``: ``papers: [{id, arxiv | pdf, title, collection}]``; an invalid entry is skipped
+  and reported (:func:`read_papers`), the others load.
 - ``demo_corpus/questions.yaml``: ``questions: [{id, paper, question, reference_answer,
   gold_evidence: [quote, ...]}]``; ``demo_corpus/summaries.yaml``: ``summaries: {paper: text}``.
 - ``reference_study/``: the notebook's data as extracted (questions.json, summaries.json, ...),
@@ -11,20 +12,25 @@ Formats (all under ``data/``):
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
 
-from rag_pipeline.config import read_yaml
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+
+from rag_pipeline.config import ConfigError, Section, read_yaml
 from rag_pipeline.ids import validate_slug
+from rag_pipeline.registries import RegistryReport, entry_where, read_registry
 from rag_pipeline.settings import data_dir
 
 ARXIV_ID = re.compile(r"^(?P<id>\d{4}\.\d{4,5})(?P<version>v\d+)?$")
 ARXIV_URL = re.compile(r"arxiv\.org/(?:abs|pdf)/(?P<id>\d{4}\.\d{4,5})(?P<version>v\d+)?(?:\.pdf)?/?$")
 
 
-class RegistryError(ValueError):
-    """A registry file or entry that cannot be used; the message names the file and entry."""
+class RegistryError(ConfigError):
+    """A registry file or entry that cannot be used; the message names the file, the entry and the field."""
 
 
 def parse_arxiv_ref(ref: str) -> tuple[str, str | None]:
@@ -39,14 +45,25 @@ def parse_arxiv_ref(ref: str) -> tuple[str, str | None]:
     return match.group("id"), match.group("version")
 
 
-@dataclass(frozen=True)
-class PaperSpec:
-    id: str
+def _text(value: Any) -> Any:
+    """YAML scalars as written (``2024`` → "2024"); other values are left to the str check."""
+    return str(value) if isinstance(value, (int, float)) else value
+
+
+# A free-text or id field: a string, or a number YAML parsed out of one (the files' unquoted values).
+Text = Annotated[str, BeforeValidator(_text)]
+PaperId = Annotated[Text, AfterValidator(lambda value: validate_slug(value, "paper id"))]
+
+
+class PaperSpec(Section):
+    """One paper: its slug id and its source, resolved (an arXiv id and version, or a local PDF)."""
+
+    id: PaperId
     title: str = ""
     collection: str = "default"
     arxiv_id: str | None = None
     arxiv_version: str | None = None
-    pdf_path: Path | None = None
+    pdf_path: Path | None = Field(None, strict=False)  # a str is taken as a path
     # A source that cannot be used (e.g. an invalid arXiv id) fails this paper's partition only,
     # with this message, instead of breaking the whole registry.
     source_error: str | None = None
@@ -57,6 +74,34 @@ class PaperSpec:
         if self.arxiv_id:
             return f"https://arxiv.org/abs/{self.arxiv_id}{self.arxiv_version or ''}"
         return str(self.pdf_path) if self.pdf_path else "(invalid source)"
+
+
+class PaperEntry(Section):
+    """A ``papers.yaml`` entry as written: a slug ``id`` and exactly one of ``arxiv`` or ``pdf``."""
+
+    id: PaperId
+    arxiv: Text | None = None  # an arXiv id ("1706.03762", "1706.03762v7") or an abs/pdf URL
+    pdf: Text | None = None  # relative to the registry's directory, or absolute
+    title: Text = ""
+    collection: Text = "default"
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if bool(self.arxiv) == bool(self.pdf):
+            raise ValueError(f"paper {self.id!r} needs exactly one of 'arxiv' or 'pdf'")
+        return self
+
+    def resolve(self, base_dir: Path) -> PaperSpec:
+        """The paper with its source resolved; an invalid arXiv reference becomes ``source_error``."""
+        common = {"id": self.id, "title": self.title, "collection": self.collection}
+        if self.arxiv:
+            try:
+                arxiv_id, version = parse_arxiv_ref(self.arxiv)
+            except ValueError as exc:
+                return PaperSpec(source_error=str(exc), **common)
+            return PaperSpec(arxiv_id=arxiv_id, arxiv_version=version, **common)
+        pdf = Path(self.pdf).expanduser()
+        return PaperSpec(pdf_path=pdf if pdf.is_absolute() else (base_dir / pdf).resolve(), **common)
 
 
 @dataclass(frozen=True)
@@ -70,40 +115,64 @@ class Question:
     collection: str = "default"
 
 
-def _read_yaml(path: Path) -> dict:
-    return read_yaml(path, RegistryError, "registry file") or {}
+class QuestionEntry(Section):
+    """A ``demo_corpus/questions.yaml`` entry: a question about one paper, with gold evidence quotes."""
+
+    id: Text
+    paper: PaperId
+    question: Text
+    reference_answer: Text
+    gold_evidence: tuple[Text, ...] = Field((), strict=False)  # a YAML list
+
+    def to_question(self, collection: str) -> Question:
+        return Question(
+            question_id=self.id,
+            paper_id=self.paper,
+            text=self.question,
+            reference_answer=self.reference_answer,
+            gold_evidence=self.gold_evidence,
+            collection=collection,
+        )
 
 
-def paper_from_entry(entry: dict, base_dir: Path, where: str = "entry") -> PaperSpec:
-    """Validate one registry entry (dict) into a PaperSpec."""
-    if not isinstance(entry, dict) or "id" not in entry:
-        raise RegistryError(f"{where}: each paper needs an 'id'")
-    paper_id = validate_slug(str(entry["id"]), "paper id")
-    sources = [key for key in ("arxiv", "pdf") if entry.get(key)]
-    if len(sources) != 1:
-        raise RegistryError(f"{where}: paper {paper_id!r} needs exactly one of 'arxiv' or 'pdf'")
-    common = dict(id=paper_id, title=str(entry.get("title", "")), collection=str(entry.get("collection", "default")))
-    if sources[0] == "arxiv":
-        try:
-            arxiv_id, version = parse_arxiv_ref(str(entry["arxiv"]))
-        except ValueError as exc:
-            return PaperSpec(source_error=str(exc), **common)
-        return PaperSpec(arxiv_id=arxiv_id, arxiv_version=version, **common)
-    pdf = Path(str(entry["pdf"])).expanduser()
-    return PaperSpec(pdf_path=pdf if pdf.is_absolute() else (base_dir / pdf).resolve(), **common)
+def _mapping(path: Path) -> dict:
+    loaded = read_yaml(path, RegistryError, "registry file") or {}
+    if not isinstance(loaded, dict):
+        raise RegistryError(f"{path}: expected a mapping, got {type(loaded).__name__}")
+    return loaded
 
 
-def load_papers(path: Path | None = None) -> list[PaperSpec]:
-    """Read ``papers.yaml``; ids must be unique slugs."""
-    path = Path(path) if path else data_dir() / "papers.yaml"
-    entries = _read_yaml(path).get("papers") or []
-    papers = [paper_from_entry(e, path.parent, f"{path} entry {i}") for i, e in enumerate(entries)]
-    seen: set[str] = set()
-    for paper in papers:
-        if paper.id in seen:
-            raise RegistryError(f"{path}: duplicate paper id {paper.id!r}")
-        seen.add(paper.id)
-    return papers
+def paper_from_entry(entry: Any, base_dir: Path, where: str = "entry") -> PaperSpec:
+    """Validate one registry entry (a mapping) into a PaperSpec; errors name ``where``, the paper and the field."""
+    where = entry_where(where, "paper", entry, "id")
+    return PaperEntry.from_dict(entry, where, RegistryError).resolve(base_dir)
+
+
+def default_papers_path() -> Path:
+    return data_dir() / "papers.yaml"
+
+
+def read_papers(path: str | os.PathLike | None = None) -> RegistryReport[PaperSpec]:
+    """Read ``papers.yaml``: the valid entries, and an error (file, entry, field) per skipped one.
+
+    A missing or unparsable file, a missing ``papers`` list and duplicate ids raise."""
+    path = Path(path) if path else default_papers_path()
+    return read_registry(
+        path,
+        "papers",
+        lambda entry, where: paper_from_entry(entry, path.parent, where),
+        key_field="id",
+        kind="paper id",
+        error=RegistryError,
+        what="registry file",
+    )
+
+
+def load_papers(path: str | os.PathLike | None = None) -> list[PaperSpec]:
+    """The valid entries of ``papers.yaml`` (unique slug ids); skipped entries are logged as warnings."""
+    report = read_papers(path)
+    report.log_errors()
+    return list(report.entries)
 
 
 def papers_by_id(path: Path | None = None) -> dict[str, PaperSpec]:
@@ -115,25 +184,22 @@ def _arxiv_to_paper(papers: list[PaperSpec]) -> dict[str, str]:
 
 
 def load_demo_questions(root: Path | None = None) -> list[Question]:
+    """The demo corpus's questions; an invalid entry is an error naming the file, the entry and the field."""
     path = (Path(root) if root else data_dir()) / "demo_corpus" / "questions.yaml"
     if not path.exists():
         return []
-    questions = []
-    for i, entry in enumerate(_read_yaml(path).get("questions") or []):
-        try:
-            questions.append(
-                Question(
-                    question_id=str(entry["id"]),
-                    paper_id=validate_slug(str(entry["paper"]), "paper id"),
-                    text=str(entry["question"]),
-                    reference_answer=str(entry["reference_answer"]),
-                    gold_evidence=tuple(str(q) for q in entry.get("gold_evidence") or ()),
-                    collection="demo",
-                )
-            )
-        except KeyError as exc:
-            raise RegistryError(f"{path} question {i}: missing field {exc}") from exc
-    return questions
+    report = read_registry(
+        path,
+        "questions",
+        lambda entry, where: QuestionEntry.from_dict(entry, entry_where(where, "question", entry, "id"), RegistryError),
+        key_field="id",
+        kind="question id",
+        error=RegistryError,
+        what="question file",
+    )
+    if report.errors:  # a question set is used whole: a bad entry fails it instead of shrinking it
+        raise RegistryError("\n".join(str(error) for error in report.errors))
+    return [entry.to_question("demo") for entry in report.entries]
 
 
 def load_study_questions(root: Path | None = None, papers: list[PaperSpec] | None = None) -> list[Question]:
@@ -179,7 +245,7 @@ def load_reference_summaries(root: Path | None = None, papers: list[PaperSpec] |
     summaries: dict[str, str] = {}
     demo = base / "demo_corpus" / "summaries.yaml"
     if demo.exists():
-        summaries.update({str(k): str(v) for k, v in (_read_yaml(demo).get("summaries") or {}).items()})
+        summaries.update({str(k): str(v) for k, v in (_mapping(demo).get("summaries") or {}).items()})
     study = base / "reference_study" / "summaries.json"
     if study.exists():
         to_paper = _arxiv_to_paper(papers if papers is not None else load_papers(base / "papers.yaml"))

@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 
+from rag_pipeline import contracts
 from rag_pipeline.artifacts import ArtifactStore
 
 
@@ -22,24 +23,25 @@ def _find_row(frame: pd.DataFrame, column: str, value: str) -> dict | None:
 
 def explain_score(store: ArtifactStore, score_id: str) -> dict:
     """The lineage of one metric row as a nested dict (raises LineageError when unknown)."""
-    score = _find_row(store.read_all_frames("generation_metrics"), "score_id", score_id)
+    metrics = contracts.GENERATION_METRICS.name
+    score = _find_row(store.read_all_frames(metrics), "score_id", score_id)
     if score is None:
-        raise LineageError(f"no metric row with score_id {score_id!r} in {store.root / 'generation_metrics'}")
-    asset = "summaries" if score["task"] == "summary" else "answers"
+        raise LineageError(f"no metric row with score_id {score_id!r} in {store.root / metrics}")
+    asset = contracts.GENERATION_ASSET_OF_TASK[score["task"]].name
     generation = _find_row(store.read_frame(asset, score["model"], score["paper_id"]), "generation_id", score["generation_id"])
     if generation is None:
         raise LineageError(f"generation {score['generation_id']!r} of score {score_id!r} is no longer stored")
     paper = score["paper_id"]
     lineage: dict = {"score": score, "generation": generation}
     context_ids = json.loads(generation.get("context_ids") or "[]")
-    if context_ids and store.exists("retrievals", paper):
-        retrieved = store.read_frame("retrievals", paper)
+    if context_ids and store.exists(contracts.RETRIEVALS.name, paper):
+        retrieved = store.read_frame(contracts.RETRIEVALS.name, paper)
         retrieved = retrieved[(retrieved["question_id"] == generation["item_id"]) & retrieved["chunk_id"].isin(context_ids)]
         lineage["chunks"] = retrieved.drop(columns=["question"], errors="ignore").to_dict("records")
-    for name, suffix in (("paper_text", ".json"), ("paper_pdf", ".json")):
+    for name, suffix in ((contracts.PAPER_TEXT.name, ".json"), (contracts.PAPER_PDF.name, ".json")):
         if store.exists(name, paper, suffix=suffix):
             lineage[name] = store.read_json(name, paper)
-    for name, suffix in (("paper_text", ".md"), ("paper_markdown", ".md")):
+    for name, suffix in ((contracts.PAPER_TEXT.name, ".md"), (contracts.PAPER_MARKDOWN.name, ".md")):
         if store.exists(name, paper, suffix=suffix):
             lineage.setdefault("files", {})[name] = str(store.path(name, paper, suffix=suffix))
     return lineage

@@ -12,14 +12,21 @@ from pathlib import Path
 
 import pandas as pd
 
+from rag_pipeline import contracts
 from rag_pipeline.artifacts import ArtifactStore
+from rag_pipeline.contracts import RETRIEVAL_SUMMARY_COLUMNS
+from rag_pipeline.datasets import papers_by_id
+from rag_pipeline.evaluate.judge import judge_reliability
+from rag_pipeline.evaluate.leaderboard import build_leaderboard_by_collection, split_by_collection
+from rag_pipeline.evaluate.report import leaderboard_json, write_report
+from rag_pipeline.evaluate.retrieval_metrics import summarise_retrieval_metrics
+from rag_pipeline.evaluate.study import notebook_judge_ranks, verify_study
 from rag_pipeline.hashing import content_hash
 from rag_pipeline.settings import StatePaths
+from rag_pipeline.stages.generation import stored_generations
 
 STUDY_COLLECTION = "reference_study"  # papers.yaml's collection of the notebook's papers
 HEADLINE_METRICS = ("rouge1_fmeasure", "bleu", "cosine", "judge_rank")
-RETRIEVAL_COLUMNS = ("scope", "paper_id", "n_questions", "hit@1", "hit@2", "hit@10", "mrr", "ndcg@10",
-                     "retriever_accuracy_pct", "note")
 
 
 @dataclass
@@ -34,30 +41,19 @@ class LeaderboardResult:
 
 def paper_collections() -> dict[str, str]:
     """Paper id → collection, from the paper registry (data/papers.yaml)."""
-    from rag_pipeline.datasets import papers_by_id
-
     return {paper_id: spec.collection for paper_id, spec in papers_by_id().items()}
-
-
-def stored_generations(store: ArtifactStore) -> pd.DataFrame:
-    frames = [store.read_all_frames("summaries"), store.read_all_frames("answers")]
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def retrieval_table(store: ArtifactStore, collection_of: dict[str, str] | None = None) -> pd.DataFrame:
     """Retrieval metrics per paper and overall, per collection (empty when nothing is stored)."""
-    from rag_pipeline.evaluate.leaderboard import split_by_collection
-    from rag_pipeline.evaluate.retrieval_metrics import summarise_retrieval_metrics
-
-    per_question = store.read_all_frames("retrieval_metrics")
+    per_question = store.read_all_frames(contracts.RETRIEVAL_METRICS.name)
     if per_question.empty:
         return pd.DataFrame()
     collection_of = paper_collections() if collection_of is None else collection_of
     frames = []
     for collection, group in split_by_collection(per_question, collection_of).items():
         table = summarise_retrieval_metrics(group)
-        table = table[[c for c in RETRIEVAL_COLUMNS if c in table.columns]].copy()
+        table = table[[c for c in RETRIEVAL_SUMMARY_COLUMNS if c in table.columns]].copy()
         table.insert(0, "collection", collection)
         frames.append(table)
     return pd.concat(frames, ignore_index=True)
@@ -109,10 +105,6 @@ def headline_markdown(tables: dict[str, pd.DataFrame], metrics: tuple[str, ...] 
 def judge_reliability_by_collection(judgments: pd.DataFrame, collection_of: dict[str, str]) -> dict[str, dict]:
     """``judge_reliability`` per collection; Kendall τ against the notebook's GPT-4o ranks only on
     the reference study, the one collection those ranks describe."""
-    from rag_pipeline.evaluate.judge import judge_reliability
-    from rag_pipeline.evaluate.leaderboard import split_by_collection
-    from rag_pipeline.evaluate.study import notebook_judge_ranks
-
     return {
         collection: judge_reliability(group, reference_ranks=notebook_judge_ranks() if collection == STUDY_COLLECTION else None)
         for collection, group in split_by_collection(judgments, collection_of).items()
@@ -121,13 +113,9 @@ def judge_reliability_by_collection(judgments: pd.DataFrame, collection_of: dict
 
 def build_all(store: ArtifactStore, paths: StatePaths, inputs: dict | None = None, out_path: Path | None = None) -> LeaderboardResult:
     """Leaderboard tables per collection (stored as Parquet under artifacts/leaderboard/) plus the HTML report."""
-    from rag_pipeline.evaluate.leaderboard import build_leaderboard_by_collection
-    from rag_pipeline.evaluate.report import leaderboard_json, write_report
-    from rag_pipeline.evaluate.study import verify_study
-
     collection_of = paper_collections()
-    metrics = store.read_all_frames("generation_metrics")
-    judgments = store.read_all_frames("judgments")
+    metrics = store.read_all_frames(contracts.GENERATION_METRICS.name)
+    judgments = store.read_all_frames(contracts.JUDGMENTS.name)
     tables = (build_leaderboard_by_collection(metrics, stored_generations(store), judgments if not judgments.empty else None,
                                               collection_of=collection_of)
               if not metrics.empty else {})
@@ -136,9 +124,9 @@ def build_all(store: ArtifactStore, paths: StatePaths, inputs: dict | None = Non
         tables["retrieval"] = retrieval
     reliability = judge_reliability_by_collection(judgments, collection_of)
     for name, table in tables.items():
-        store.write_frame("leaderboard", name, frame=table)
+        store.write_frame(contracts.LEADERBOARD.name, name, frame=table)
     if inputs is not None:
-        store.write_json("leaderboard", "inputs", obj=inputs)
+        store.write_json(contracts.LEADERBOARD.name, "inputs", obj=inputs)
     report = write_report(tables, Path(out_path) if out_path else paths.reports / "report.html", study=verify_study(), reliability=reliability)
     return LeaderboardResult(
         tables=tables,

@@ -61,3 +61,22 @@ def test_report_on_an_empty_state_writes_a_page_and_valid_json(state_dir, capsys
     assert main(["report", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert "judge_reliability" in payload
+
+
+def test_a_first_run_prints_no_library_warning_and_no_traceback(tmp_path):
+    # A fresh state, a real subprocess (warning filters and the console as a user sees them).
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RAG_PIPELINE_HOME": str(tmp_path / "state"), "DAGSTER_HOME": str(tmp_path / "state" / "dagster")}
+    result = subprocess.run(
+        [sys.executable, "-m", "rag_pipeline.cli", "run", "--papers", "demo-rerank-study", "--models", "lead-3", "--no-judge"],
+        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output
+    noise = [line for line in output.splitlines() if "Warning" in line]
+    assert not noise, "\n".join(noise)
+    assert "lead-3" in result.stdout  # the leaderboard was printed

@@ -38,6 +38,8 @@ def registry_sensor(context: dg.SensorEvaluationContext):
     requests = []
     for definition in (PAPERS, MODELS):
         change = changes[definition.name]
+        for error in change["invalid"]:
+            context.log.warning(f"skipped registry entry (its partition is kept): {error}")
         if change["added"]:
             requests.append(definition.build_add_request(change["added"]))
         for key in change["removed"]:

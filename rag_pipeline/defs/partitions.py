@@ -3,34 +3,48 @@
 from __future__ import annotations
 
 import dagster as dg
+import pandas as pd
 
-from rag_pipeline.datasets import load_papers
-from rag_pipeline.generate.registry import load_models
+from rag_pipeline.contracts import MODEL, PAPER
+from rag_pipeline.datasets import PaperSpec, read_papers
+from rag_pipeline.defs.metadata import log_warnings, ui_metadata
+from rag_pipeline.generate.registry import read_models
+from rag_pipeline.registries import RegistryReport
+from rag_pipeline.stages.outcome import StageOutcome
 
 PAPERS = dg.DynamicPartitionsDefinition(name="papers")
 MODELS = dg.DynamicPartitionsDefinition(name="models")
-# Dimension names sort alphabetically, so keys print model-first: "qwen2.5-coder-0.5b|demo-x".
-PAPER_MODEL = dg.MultiPartitionsDefinition({"model": MODELS, "paper": PAPERS})
+# Dimension names sort alphabetically, so keys print model-first: "qwen2.5-coder-0.5b|demo-x",
+# the order of contracts.MODEL_PAPER_KEYS.
+PAPER_MODEL = dg.MultiPartitionsDefinition({MODEL: MODELS, PAPER: PAPERS})
 
-BY_PAPER = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="paper")
+BY_PAPER = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=PAPER)
 
 
-def registry_keys() -> dict[str, list[str]]:
-    """The partition keys the registries ask for now."""
-    return {
-        PAPERS.name: [paper.id for paper in load_papers()],
-        MODELS.name: [model.name for model in load_models()],
-    }
+def registry_reports() -> dict[str, RegistryReport]:
+    """Each dynamic partition set's registry as read now: valid entries and skipped ones."""
+    return {PAPERS.name: read_papers(), MODELS.name: read_models()}
+
+
+def entry_key(entry) -> str:
+    return entry.id if isinstance(entry, PaperSpec) else entry.name
 
 
 def partition_changes(instance: dg.DagsterInstance) -> dict[str, dict[str, list[str]]]:
-    """What differs between the registries and the instance's dynamic partitions."""
+    """What differs between the registries and the instance's dynamic partitions.
+
+    An entry that is invalid now (a typo in its YAML) is reported under ``invalid`` and keeps its
+    partition: a mistake in one entry neither removes its history nor stops the others syncing.
+    """
     changes = {}
-    for name, wanted in registry_keys().items():
+    for name, report in registry_reports().items():
+        wanted = [entry_key(entry) for entry in report.entries]
+        skipped = {error.key for error in report.errors if error.key}
         existing = set(instance.get_dynamic_partitions(name))
         changes[name] = {
             "added": [key for key in wanted if key not in existing],
-            "removed": sorted(existing - set(wanted)),
+            "removed": sorted(existing - set(wanted) - skipped),
+            "invalid": [str(error) for error in report.errors],
         }
     return changes
 
@@ -46,11 +60,16 @@ def sync_registry_partitions(instance: dg.DagsterInstance) -> dict[str, dict[str
     return changes
 
 
-def paper_and_model(key) -> tuple[str, str]:
-    """(paper, model) of a paper × model partition key (a MultiPartitionKey or its "model|paper" string)."""
+def model_paper_key(model: str, paper: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({MODEL: model, PAPER: paper})
+
+
+def model_and_paper(key) -> tuple[str, str]:
+    """(model, paper) of a model × paper partition key (a MultiPartitionKey or its "model|paper" string),
+    in the storage order of contracts.MODEL_PAPER_KEYS."""
     if not isinstance(key, dg.MultiPartitionKey):
         key = PAPER_MODEL.get_partition_key_from_str(str(key))
-    return key.keys_by_dimension["paper"], key.keys_by_dimension["model"]
+    return key.keys_by_dimension[MODEL], key.keys_by_dimension[PAPER]
 
 
 def run_partitions(context: dg.AssetExecutionContext) -> list[str]:
@@ -61,7 +80,7 @@ def run_partitions(context: dg.AssetExecutionContext) -> list[str]:
 
 
 def materialize_each(context: dg.AssetExecutionContext, materialize_one) -> dg.MaterializeResult:
-    """Call `materialize_one(key) -> (metadata, data_version)` for every partition of the run.
+    """Call `materialize_one(key) -> StageOutcome` for every partition of the run.
 
     In a single-run backfill one partition's failure does not stop the others: they are all
     generated (and cached), then the step fails naming every failed partition, so a re-run only
@@ -69,11 +88,11 @@ def materialize_each(context: dg.AssetExecutionContext, materialize_one) -> dg.M
     """
     keys = run_partitions(context)
     if len(keys) == 1:
-        return combine_results({keys[0]: materialize_one(keys[0])})
+        return combine_results({keys[0]: log_warnings(context, materialize_one(keys[0]))})
     results, failures = {}, {}
     for key in keys:
         try:
-            results[key] = materialize_one(key)
+            results[key] = log_warnings(context, materialize_one(key))
         except Exception as exc:  # noqa: BLE001 - reported below with its partition
             failures[key] = f"{type(exc).__name__}: {exc}"
             context.log.error(f"partition {key} failed: {failures[key]}")
@@ -86,7 +105,7 @@ def materialize_each(context: dg.AssetExecutionContext, materialize_one) -> dg.M
     return combine_results(results)
 
 
-def combine_results(results: dict[str, tuple[dict, dg.DataVersion]]) -> dg.MaterializeResult:
+def combine_results(results: dict[str, StageOutcome]) -> dg.MaterializeResult:
     """One MaterializeResult for the run's partitions.
 
     A single partition keeps its content-hash data version. A single-run backfill records the
@@ -94,11 +113,12 @@ def combine_results(results: dict[str, tuple[dict, dg.DataVersion]]) -> dg.Mater
     input versions (one explicit version cannot describe several partitions).
     """
     if len(results) == 1:
-        (metadata, version), = results.values()
-        return dg.MaterializeResult(metadata=metadata, data_version=version)
-    rows = [{"partition": key, **{k: v for k, v in meta.items() if isinstance(v, (int, float, str))}} for key, (meta, _) in results.items()]
-    import pandas as pd
-
+        (outcome,) = results.values()
+        return dg.MaterializeResult(metadata=ui_metadata(outcome.metadata), data_version=dg.DataVersion(outcome.version))
+    rows = [
+        {"partition": key, **{k: v for k, v in outcome.metadata.items() if isinstance(v, (int, float, str))}}
+        for key, outcome in results.items()
+    ]
     return dg.MaterializeResult(
         metadata={"partitions": len(results), "per_partition": dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False))}
     )

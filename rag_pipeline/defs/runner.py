@@ -13,7 +13,9 @@ from pathlib import Path
 import dagster as dg
 from tqdm import tqdm
 
-from rag_pipeline.defs.partitions import sync_registry_partitions
+from rag_pipeline import contracts
+from rag_pipeline.artifacts import ArtifactStore
+from rag_pipeline.defs.partitions import model_paper_key, sync_registry_partitions
 from rag_pipeline.settings import state_paths
 
 INSTANCE_CONFIG = """\
@@ -65,6 +67,7 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
 
 
 def materialize_partitions(
+    defs: dg.Definitions,
     instance: dg.DagsterInstance,
     selection: list[str],
     partition_keys: list,
@@ -73,18 +76,16 @@ def materialize_partitions(
     progress: bool = True,
     log_level: str = "WARNING",
 ) -> RunSummary:
-    """Materialize `selection` (asset names) once per partition key; failures are collected, not raised.
+    """Materialize `selection` (asset names) of `defs` once per partition key; failures are collected, not raised.
 
     Dagster's own step logs go to the console at `log_level` (the run's full log is in the instance).
     """
-    from rag_pipeline.definitions import ALL_ASSETS, defs
-    from rag_pipeline.defs.checks import asset_checks
-
     summary = RunSummary()
     resources = resources if resources is not None else dict(defs.resources)
+    graph = [*defs.assets, *defs.asset_checks]
     for key in tqdm(partition_keys, desc=label, disable=not progress, unit="partition"):
         result = dg.materialize(
-            [*ALL_ASSETS, *asset_checks],
+            graph,
             selection=selection,
             partition_key=key,
             instance=instance,
@@ -101,15 +102,12 @@ def materialize_partitions(
     return summary
 
 
-INGEST_SELECTION = ["paper_pdf", "paper_markdown", "paper_text", "paper_chunks", "paper_index", "retrievals", "retrieval_metrics"]
-GENERATION_SELECTION = ["summaries", "answers", "generation_metrics"]
-
-
-def model_paper_key(model: str, paper: str) -> dg.MultiPartitionKey:
-    return dg.MultiPartitionKey({"model": model, "paper": paper})
+INGEST_SELECTION = [asset.name for asset in contracts.INGEST_ASSETS]
+GENERATION_SELECTION = [asset.name for asset in (*contracts.GENERATION_ASSETS, contracts.GENERATION_METRICS)]
 
 
 def run_pipeline(
+    defs: dg.Definitions,
     instance: dg.DagsterInstance,
     papers: list[str],
     models: list[str],
@@ -125,18 +123,16 @@ def run_pipeline(
 
     Papers whose retrievals are already stored are not ingested again unless `reingest`.
     """
-    from rag_pipeline.artifacts import ArtifactStore
-
     sync_registry_partitions(instance)
     store = ArtifactStore(state_paths().artifacts)
-    stored = [p for p in papers if not reingest and store.exists("retrievals", p)]
-    summary = materialize_partitions(instance, INGEST_SELECTION, [p for p in papers if p not in stored], "ingest", resources, progress)
+    stored = [p for p in papers if not reingest and store.exists(contracts.RETRIEVALS.name, p)]
+    summary = materialize_partitions(defs, instance, INGEST_SELECTION, [p for p in papers if p not in stored], "ingest", resources, progress)
     ingested = [p for p in papers if p in summary.succeeded or p in stored]
     keys = [model_paper_key(m, p) for m in models for p in ingested]
     keys += [model_paper_key(m, p) for m in study_models for p in study_papers]
-    summary.merge(materialize_partitions(instance, GENERATION_SELECTION, keys, "generate", resources, progress))
+    summary.merge(materialize_partitions(defs, instance, GENERATION_SELECTION, keys, "generate", resources, progress))
     if judge:
         judged = sorted(set(ingested) | set(study_papers))
-        summary.merge(materialize_partitions(instance, ["judgments"], judged, "judge", resources, progress))
-    summary.merge(materialize_partitions(instance, ["leaderboard"], [None], "leaderboard", resources, progress))
+        summary.merge(materialize_partitions(defs, instance, [contracts.JUDGMENTS.name], judged, "judge", resources, progress))
+    summary.merge(materialize_partitions(defs, instance, [contracts.LEADERBOARD.name], [None], "leaderboard", resources, progress))
     return summary

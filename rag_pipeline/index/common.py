@@ -1,26 +1,8 @@
-"""Small helpers shared by the index modules: config parsing, text checks, device choice."""
+"""Small helpers shared by the index modules: text checks, device choice."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
-
-
-def config_from_dict(cls, data, what: str):
-    """Build a config dataclass from a mapping (None → defaults), refusing unknown keys by name."""
-    if data is None:
-        return cls()
-    if isinstance(data, cls):
-        return data
-    if not isinstance(data, dict):
-        raise TypeError(f"{what} configuration must be a mapping, got {type(data).__name__}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(
-            f"unknown {what} configuration key(s) {unknown}; known keys: {sorted(known)}"
-        )
-    return cls(**data)
 
 
 def check_texts(texts: Sequence[str], who: str) -> list[str]:
@@ -39,7 +21,7 @@ def resolve_device(device: str | None) -> str:
     if device:
         return device
     try:
-        import torch
+        import torch  # imported on use: seconds to import, and only model-backed kinds need it
 
         return "cuda" if torch.cuda.is_available() else "cpu"
     except ImportError:

@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from rag_pipeline.config import (
+    EmbedderConfig,
+    RerankerConfig,
+    RetrievalConfig,  # noqa: F401  (re-exported from its old home)
+)
 from rag_pipeline.datasets import Question
-from rag_pipeline.index.common import config_from_dict
-from rag_pipeline.index.embedders import EmbedderConfig, load_embedder
-from rag_pipeline.index.rerankers import Reranker, RerankerConfig, load_reranker
+from rag_pipeline.index.embedders import load_embedder
+from rag_pipeline.index.rerankers import Reranker, load_reranker
 from rag_pipeline.index.vector_store import PaperIndex, make_chroma_client
 
 RETRIEVAL_COLUMNS = (
@@ -37,22 +40,6 @@ RETRIEVAL_COLUMNS = (
     "signature",
 )
 CHUNKS_FILE = "chunks.parquet"
-
-
-@dataclass(frozen=True)
-class RetrievalConfig:
-    """How many candidates to fetch (``top_k``) and how many to keep for the LLM (``top_n``)."""
-
-    top_k: int = 10
-    top_n: int = 2
-
-    def __post_init__(self):
-        _check_k_n(self.top_k, self.top_n)
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> RetrievalConfig:
-        """The config from a pipeline.yaml ``retrieval`` section (None → defaults)."""
-        return config_from_dict(cls, data, "retrieval")
 
 
 def _check_k_n(top_k: int, top_n: int) -> None:

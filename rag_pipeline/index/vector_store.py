@@ -11,19 +11,19 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from rag_pipeline.config import ChromaConfig, ChromaMode
 from rag_pipeline.hashing import content_hash
 from rag_pipeline.ids import validate_slug
-from rag_pipeline.index.common import config_from_dict
 from rag_pipeline.index.embedders import Embedder
 from rag_pipeline.settings import state_paths
 
-CHROMA_MODES = ("persistent", "http", "ephemeral")
+CHROMA_MODES = get_args(ChromaMode)  # ("persistent", "http", "ephemeral")
 COLLECTION_NAME_MAX = 63
 # Asking Chroma for a few more neighbours than needed makes the cut at k deterministic when
 # scores tie at the boundary (HNSW returns tied neighbours in arbitrary order).
@@ -39,37 +39,9 @@ class PaperNotIndexedError(LookupError):
     """A query for a paper that has no chunks in the collection."""
 
 
-@dataclass(frozen=True)
-class ChromaConfig:
-    """How to reach Chroma: an embedded persistent directory, a ``chroma run`` server, or in memory."""
-
-    mode: str = "persistent"
-    path: str | None = None  # persistent mode; None = settings.state_paths().chroma
-    host: str = "localhost"
-    port: int = 8000
-    collection_prefix: str = "chunks"
-
-    def __post_init__(self):
-        if self.mode not in CHROMA_MODES:
-            raise ValueError(
-                f"unknown chroma mode {self.mode!r}; expected one of {list(CHROMA_MODES)}"
-            )
-        if not isinstance(self.port, int) or not 0 < self.port < 65536:
-            raise ValueError(f"chroma port must be an integer in 1..65535, got {self.port!r}")
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.collection_prefix or ""):
-            raise ValueError(
-                f"chroma collection_prefix {self.collection_prefix!r} must start with a letter or digit "
-                "and contain only letters, digits, '.', '_' or '-'"
-            )
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> ChromaConfig:
-        """The config from a pipeline.yaml ``chroma`` section (None → defaults)."""
-        return config_from_dict(cls, data, "chroma")
-
-
 def make_chroma_client(config: ChromaConfig | dict | None = None):
     """A Chroma client for ``config`` (telemetry off): PersistentClient, HttpClient or EphemeralClient."""
+    # chromadb is imported on use (here and in PaperIndex): its import alone takes about a second.
     import chromadb
     from chromadb.config import Settings
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "chunking": ("CHUNK_COLUMNS", "Chunk", "chunk_text", "chunks_to_frame"),
+    "chunking": ("Chunk", "chunk_text", "chunks_to_frame"),
     "document": ("ingest_document", "paper_spec_for_source"),
     "errors": (
         "CorruptPdfError",

@@ -17,9 +17,8 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from rag_pipeline.contracts import CHUNK_COLUMNS
 from rag_pipeline.ids import validate_slug
-
-CHUNK_COLUMNS = ["chunk_id", "paper_id", "index", "text", "section", "start", "end"]
 
 HEADING_LINE = re.compile(r"^#{1,6}[ \t]+(.*?)[ \t#]*$", re.MULTILINE)
 # Split levels, coarse to fine. Each pattern's match *end* is where a new piece may begin.
@@ -166,7 +165,7 @@ def chunk_text(
 
 def chunks_to_frame(chunks: list[Chunk]) -> pd.DataFrame:
     """Chunk rows with the columns of docs/ARCHITECTURE.md (an empty frame keeps the columns)."""
-    frame = pd.DataFrame([asdict(chunk) for chunk in chunks], columns=CHUNK_COLUMNS)
+    frame = pd.DataFrame([asdict(chunk) for chunk in chunks], columns=list(CHUNK_COLUMNS))
     for column in ("index", "start", "end"):
         frame[column] = frame[column].astype("int64")
     for column in ("chunk_id", "paper_id", "text", "section"):

@@ -6,6 +6,7 @@ import dagster as dg
 import pytest
 
 from rag_pipeline.datasets import load_papers
+from rag_pipeline.definitions import defs
 from rag_pipeline.settings import REPO_ROOT
 
 
@@ -24,7 +25,7 @@ def pipeline(tmp_path_factory):
     patch.setenv("RAG_PIPELINE_HOME", str(state))
     with dg.instance_for_test() as instance:
         sync_registry_partitions(instance)
-        summary = materialize_partitions(instance, INGEST_SELECTION, demo_paper_ids(), "ingest", progress=False)
+        summary = materialize_partitions(defs, instance, INGEST_SELECTION, demo_paper_ids(), "ingest", progress=False)
         yield instance, state, summary
     patch.undo()
 

@@ -3,6 +3,7 @@
 import dagster as dg
 import yaml
 
+from rag_pipeline.definitions import defs
 from rag_pipeline.defs.partitions import sync_registry_partitions
 from rag_pipeline_tests.defs.conftest import demo_paper_ids
 
@@ -12,7 +13,6 @@ def _requested(result, asset):
 
 
 def test_new_model_is_requested_alone(pipeline, data_copy):
-    from rag_pipeline.definitions import defs
 
     instance, _, _ = pipeline
     sync_registry_partitions(instance)
@@ -34,13 +34,12 @@ def test_new_model_is_requested_alone(pipeline, data_copy):
 def test_new_generations_trigger_the_judge_and_leaderboard(pipeline):
     """The judge and the leaderboard read whatever exists: missing model × paper partitions
     (most of them, offline) must not block them."""
-    from rag_pipeline.definitions import defs
     from rag_pipeline.defs.runner import GENERATION_SELECTION, materialize_partitions, model_paper_key
 
     instance, _, _ = pipeline
     paper = demo_paper_ids()[2]
     baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
-    assert materialize_partitions(instance, GENERATION_SELECTION, [model_paper_key("lead-3", paper)], "generate", progress=False).failed == {}
+    assert materialize_partitions(defs, instance, GENERATION_SELECTION, [model_paper_key("lead-3", paper)], "generate", progress=False).failed == {}
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
     assert paper in _requested(result, "judgments")
     assert result.get_num_requested(dg.AssetKey("leaderboard")) == 1

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from rag_pipeline.artifacts import ArtifactStore
+from rag_pipeline.definitions import defs
 from rag_pipeline.defs.partitions import sync_registry_partitions
 from rag_pipeline.defs.runner import materialize_partitions
 from rag_pipeline.hashing import sha256_file
@@ -64,7 +65,7 @@ def test_each_bad_paper_fails_alone_with_a_clear_error(bad_registry, tmp_path):
     with dg.instance_for_test() as instance:
         sync_registry_partitions(instance)
         keys = [GOOD, *BAD, "bad-arxiv-id"]
-        summary = materialize_partitions(instance, ["paper_pdf", "paper_markdown", "paper_text", "paper_chunks"], keys, "ingest", progress=False)
+        summary = materialize_partitions(defs, instance, ["paper_pdf", "paper_markdown", "paper_text", "paper_chunks"], keys, "ingest", progress=False)
     assert summary.succeeded == [GOOD]
     assert set(summary.failed) == set(keys) - {GOOD}
     for paper, message in summary.failed.items():
@@ -83,12 +84,12 @@ def test_a_failed_refresh_keeps_what_was_stored(bad_registry, tmp_path):
     source = bad_registry / "demo_corpus/pdf" / f"{GOOD}.pdf"
     with dg.instance_for_test() as instance:
         sync_registry_partitions(instance)
-        assert materialize_partitions(instance, ["paper_pdf"], [GOOD], "first", progress=False).failed == {}
+        assert materialize_partitions(defs, instance, ["paper_pdf"], [GOOD], "first", progress=False).failed == {}
         store = ArtifactStore(tmp_path / "state" / "artifacts")
         stored = store.path("paper_pdf", GOOD, suffix=".pdf")
         before = sha256_file(stored)
         source.write_bytes(source.read_bytes()[:500])  # the source goes bad
-        summary = materialize_partitions(instance, ["paper_pdf"], [GOOD], "second", progress=False)
+        summary = materialize_partitions(defs, instance, ["paper_pdf"], [GOOD], "second", progress=False)
         assert GOOD in summary.failed
         assert sha256_file(stored) == before
         assert store.read_json("paper_pdf", GOOD)["sha256"] == before

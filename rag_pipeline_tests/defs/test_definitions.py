@@ -23,7 +23,7 @@ def test_definitions_load_and_hold_the_whole_graph():
 def test_core_packages_do_not_import_dagster():
     from rag_pipeline.settings import PACKAGE_ROOT
 
-    for package in ("ingest", "index", "generate", "evaluate"):
+    for package in ("ingest", "index", "generate", "evaluate", "stages"):
         for path in (PACKAGE_ROOT / package).rglob("*.py"):
             source = path.read_text(encoding="utf-8")
             assert "import dagster" not in source and "from dagster" not in source, path
@@ -38,10 +38,28 @@ def test_registry_sync_adds_and_removes_partitions(data_copy):
         registry = data_copy / "papers.yaml"
         lines = [line for line in registry.read_text().splitlines() if "id: word2vec" not in line]
         registry.write_text("\n".join(lines) + "\n")
-        assert partition_changes(instance)["papers"] == {"added": [], "removed": ["word2vec"]}
+        assert partition_changes(instance)["papers"] == {"added": [], "removed": ["word2vec"], "invalid": []}
         sync_registry_partitions(instance)
         assert "word2vec" not in instance.get_dynamic_partitions(PAPERS.name)
-        assert partition_changes(instance)["papers"] == {"added": [], "removed": []}
+        assert partition_changes(instance)["papers"] == {"added": [], "removed": [], "invalid": []}
+
+
+def test_an_invalid_registry_entry_keeps_its_partition_and_the_others_sync(data_copy):
+    with dg.instance_for_test() as instance:
+        sync_registry_partitions(instance)
+        registry = data_copy / "papers.yaml"
+        text = registry.read_text()
+        # word2vec gets a bad slug key (invalid entry); a new good paper is added next to it.
+        text = text.replace("id: word2vec, arxiv:", "id: word2vec, arxiv:", 1).replace(
+            "{id: word2vec,", "{id: word2vec, colection: typo,", 1
+        )
+        text += '  - {id: extra-paper, pdf: "demo_corpus/pdf/demo-rerank-study.pdf", title: "Extra", collection: demo}\n'
+        registry.write_text(text)
+        changes = sync_registry_partitions(instance)["papers"]
+        assert changes["added"] == ["extra-paper"] and changes["removed"] == []
+        [error] = changes["invalid"]
+        assert "papers.yaml entry" in error and "paper 'word2vec'" in error and "colection" in error
+        assert {"word2vec", "extra-paper"} <= set(instance.get_dynamic_partitions(PAPERS.name))
 
 
 def test_registry_sensor_requests_partition_changes(data_copy):

@@ -6,6 +6,7 @@ import json
 import dagster as dg
 
 from rag_pipeline.artifacts import ArtifactStore
+from rag_pipeline.definitions import defs
 from rag_pipeline.defs.runner import GENERATION_SELECTION, materialize_partitions, model_paper_key
 from rag_pipeline_tests.defs.conftest import demo_paper_ids, latest_data_version
 
@@ -13,7 +14,7 @@ STUDY_PAPER = "attention"  # has 10 study questions and a recorded summary per m
 
 
 def _generate(instance, keys):
-    return materialize_partitions(instance, GENERATION_SELECTION, keys, "generate", progress=False)
+    return materialize_partitions(defs, instance, GENERATION_SELECTION, keys, "generate", progress=False)
 
 
 def test_baselines_and_recorded_models_generate_and_score(pipeline):
@@ -64,7 +65,7 @@ def test_leaderboard_and_lineage_from_a_score_to_its_pdf(pipeline):
     instance, state, _ = pipeline
     paper = demo_paper_ids()[0]
     assert _generate(instance, [model_paper_key("top-chunk", paper)]).failed == {}
-    assert materialize_partitions(instance, ["leaderboard"], [None], "leaderboard", progress=False).failed == {}
+    assert materialize_partitions(defs, instance, ["leaderboard"], [None], "leaderboard", progress=False).failed == {}
     event = instance.get_latest_materialization_event(dg.AssetKey("leaderboard"))
     metadata = event.asset_materialization.metadata
     assert metadata["input_event_ids"].value["generation_metrics"]
@@ -83,22 +84,22 @@ def test_a_single_run_backfill_loads_the_model_once_for_all_papers(pipeline):
     """What the UI does for a backfill of the generation assets (BackfillPolicy.single_run)."""
     import dagster as dg
 
-    from rag_pipeline.definitions import ALL_ASSETS, defs
-    from rag_pipeline.defs.generation_assets import BACKENDS
+    from rag_pipeline.definitions import ALL_ASSETS
+    from rag_pipeline.generate.pool import MODEL_POOL
 
     instance, state, _ = pipeline
     papers = instance.get_dynamic_partitions("papers")
     demo = demo_paper_ids()
     assert papers[-len(demo):] == demo  # the range below covers exactly the demo papers
-    BACKENDS.release()
-    loads = BACKENDS.loads
+    MODEL_POOL.release()
+    loads = MODEL_POOL.loads
     result = dg.materialize(
         ALL_ASSETS, selection=["answers"], instance=instance, resources=dict(defs.resources),
         tags={"dagster/asset_partition_range_start": f"top-chunk|{demo[0]}",
               "dagster/asset_partition_range_end": f"top-chunk|{demo[-1]}"},
     )
     assert result.success
-    assert BACKENDS.loads == loads + 1
+    assert MODEL_POOL.loads == loads + 1
     run_id = result.run_id
     records = instance.fetch_materializations(dg.AssetKey("answers"), limit=50).records
     materialized = {r.partition_key for r in records if r.run_id == run_id}
@@ -111,7 +112,7 @@ def test_a_single_run_backfill_loads_the_model_once_for_all_papers(pipeline):
 def test_a_failing_partition_does_not_stop_the_rest_of_a_single_run_backfill(pipeline):
     import dagster as dg
 
-    from rag_pipeline.definitions import ALL_ASSETS, defs
+    from rag_pipeline.definitions import ALL_ASSETS
     from rag_pipeline.defs.runner import _failure_message
 
     instance, state, _ = pipeline

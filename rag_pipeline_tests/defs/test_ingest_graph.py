@@ -4,6 +4,7 @@ import dagster as dg
 
 from rag_pipeline.artifacts import ArtifactStore
 from rag_pipeline.datasets import questions_for_paper
+from rag_pipeline.definitions import defs
 from rag_pipeline.hashing import sha256_file
 from rag_pipeline_tests.defs.conftest import demo_paper_ids, latest_data_version
 
@@ -73,7 +74,7 @@ def test_reindexing_is_idempotent_and_keeps_data_versions(pipeline):
     instance, state, _ = pipeline
     paper = demo_paper_ids()[0]
     versions = {a: latest_data_version(instance, a, paper) for a in ("paper_markdown", "paper_chunks", "paper_index")}
-    summary = materialize_partitions(instance, ["paper_markdown", "paper_text", "paper_chunks", "paper_index"], [paper], "again", progress=False)
+    summary = materialize_partitions(defs, instance, ["paper_markdown", "paper_text", "paper_chunks", "paper_index"], [paper], "again", progress=False)
     assert summary.failed == {}
     index = PaperIndex(ChromaResource().client(state_paths()), EmbedderResource().get())
     chunks = _store(state).read_frame("paper_chunks", paper)

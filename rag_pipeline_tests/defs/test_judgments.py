@@ -9,6 +9,7 @@ import json
 import yaml
 
 from rag_pipeline.artifacts import ArtifactStore
+from rag_pipeline.definitions import defs
 from rag_pipeline.defs.partitions import sync_registry_partitions
 from rag_pipeline.defs.resources import JudgeResource
 from rag_pipeline.defs.runner import GENERATION_SELECTION, materialize_partitions, model_paper_key
@@ -20,7 +21,6 @@ MODELS = ["recorded-tbank", "recorded-qwen3"]
 
 
 def test_position_bias_cancels_and_verdicts_are_cached(pipeline, data_copy, monkeypatch):
-    from rag_pipeline.definitions import defs
 
     instance, state, _ = pipeline
     monkeypatch.setenv("FAKE_JUDGE_KEY", "sk-fake")
@@ -33,10 +33,10 @@ def test_position_bias_cancels_and_verdicts_are_cached(pipeline, data_copy, monk
         (data_copy / "models.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True))
         sync_registry_partitions(instance)
         keys = [model_paper_key(m, PAPER) for m in MODELS]
-        assert materialize_partitions(instance, GENERATION_SELECTION, keys, "generate", progress=False).failed == {}
+        assert materialize_partitions(defs, instance, GENERATION_SELECTION, keys, "generate", progress=False).failed == {}
         resources = {**defs.resources, "judge": JudgeResource(model="fake-judge", max_items_per_paper=2, permutations=2)}
 
-        assert materialize_partitions(instance, ["judgments"], [PAPER], "judge", resources=resources, progress=False).failed == {}
+        assert materialize_partitions(defs, instance, ["judgments"], [PAPER], "judge", resources=resources, progress=False).failed == {}
         calls = len(server.received)
         assert calls > 0
         assert "sk-fake" not in json.dumps(server.received[0]["json"])  # the key travels only in the header
@@ -48,6 +48,6 @@ def test_position_bias_cancels_and_verdicts_are_cached(pipeline, data_copy, monk
         assert (means == 1.5).all()
         assert judge_reliability(verdicts)["position_consistency_listwise"] == 0.0
 
-        assert materialize_partitions(instance, ["judgments"], [PAPER], "again", resources=resources, progress=False).failed == {}
+        assert materialize_partitions(defs, instance, ["judgments"], [PAPER], "again", resources=resources, progress=False).failed == {}
         assert len(server.received) == calls  # every verdict came from the judge cache
     instance.delete_dynamic_partition("models", "fake-judge")  # the session instance is shared

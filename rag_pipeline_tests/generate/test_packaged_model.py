@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import replace
 
 import pytest
 
@@ -42,7 +41,7 @@ def test_packaged_qwen_answers_in_russian_and_reloads_from_the_safetensors_cache
 ):
     state = state_paths(tmp_path / "state")
     spec = models_by_name()["qwen2.5-coder-0.5b"]
-    spec = replace(spec, max_new_tokens=24)
+    spec = spec.replace(max_new_tokens=24)
     chunk = "The Transformer is based solely on attention mechanisms, dispensing with recurrence entirely."
     question = GenerationRequest(
         task="answer",

@@ -11,8 +11,9 @@ from rag_pipeline.cache import ContentCache
 from rag_pipeline.datasets import Question, load_papers, load_study_questions
 from rag_pipeline.generate.backends.extractive_backend import lead_sentences, split_sentences
 from rag_pipeline.generate.registry import models_by_name
+from rag_pipeline.generate.requests import answer_requests, summary_requests
 from rag_pipeline.generate.runner import run_generation
-from rag_pipeline.generate.types import answer_requests, rows_to_frame, summary_requests
+from rag_pipeline.generate.types import rows_to_frame
 from rag_pipeline.settings import REPO_ROOT, data_dir
 
 RECORDED = {"recorded-tbank": "Tbank", "recorded-yandexgpt": "YandexGPT", "recorded-qwen3": "Qwen3"}

@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 
 import pandas as pd
 import pytest
 
 from rag_pipeline import atomic
 from rag_pipeline.cache import ContentCache
+from rag_pipeline.contracts import GENERATION_COLUMNS
 from rag_pipeline.datasets import Question
 from rag_pipeline.generate import runner
 from rag_pipeline.generate.registry import models_by_name
+from rag_pipeline.generate.requests import answer_requests, summary_requests
 from rag_pipeline.generate.runner import cache_key, run_generation
-from rag_pipeline.generate.types import (
-    GENERATION_COLUMNS,
-    GenerationRequest,
-    answer_requests,
-    rows_to_frame,
-    summary_requests,
-)
+from rag_pipeline.generate.types import GenerationRequest, GenerationRow, rows_to_frame
 from rag_pipeline_tests.generate.conftest import make_spec
 
 QUESTIONS = [
@@ -101,8 +96,8 @@ def test_second_run_is_all_cache_hits_without_loading_the_model(tiny_llama_dir, 
         assert after.created_at == before.created_at
         assert after.prompt == before.prompt and after.prompt.startswith("<|im_start|>")
     # Output-determining changes miss the cache; speed-only changes hit it.
-    assert cache_key(replace(spec, batch_size=1), requests[0]) == cache_key(spec, requests[0])
-    assert cache_key(replace(spec, max_new_tokens=5), requests[0]) != cache_key(spec, requests[0])
+    assert cache_key(spec.replace(batch_size=1), requests[0]) == cache_key(spec, requests[0])
+    assert cache_key(spec.replace(max_new_tokens=5), requests[0]) != cache_key(spec, requests[0])
 
 
 def test_failures_are_rows_and_are_not_cached(cache, monkeypatch):
@@ -135,7 +130,7 @@ def test_rows_frame_has_the_contract_columns_and_no_nan(tmp_path, cache):
     rows = run_generation(lead, requests, cache=cache, progress=False)
     assert rows[0].output == "First. Second sentence here. Third one."
     frame = rows_to_frame(rows)
-    assert list(frame.columns) == GENERATION_COLUMNS
+    assert tuple(frame.columns) == GENERATION_COLUMNS
     for column in (
         "generation_id",
         "task",
@@ -155,7 +150,7 @@ def test_rows_frame_has_the_contract_columns_and_no_nan(tmp_path, cache):
     assert back.loc[1, "error"] and back["latency_s"].isna().tolist() == [False, True]
     # Missing values are nulls (<NA>), never float NaN.
     assert not any(isinstance(v, float) and math.isnan(v) for v in back["latency_s"].tolist())
-    assert rows_to_frame([]).columns.tolist() == GENERATION_COLUMNS
+    assert tuple(rows_to_frame([]).columns) == GENERATION_COLUMNS
 
 
 def test_new_weights_behind_the_same_local_path_miss_the_cache(tiny_llama_dir, tmp_path):
@@ -170,3 +165,8 @@ def test_new_weights_behind_the_same_local_path_miss_the_cache(tiny_llama_dir, t
     weights = next(copy.glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes()[:-8] + b"\x00" * 8)  # other weights, same path
     assert cache_key(spec, request) != before
+
+
+def test_the_generation_row_is_the_catalogued_schema():
+    # contracts.GENERATION_COLUMNS owns the `generations` schema; the row type must follow it.
+    assert tuple(GenerationRow.__dataclass_fields__) == GENERATION_COLUMNS

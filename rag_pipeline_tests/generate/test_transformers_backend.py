@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 import torch
 
@@ -169,7 +167,7 @@ def test_spec_changes_do_not_need_a_new_model_object(tiny_llama_dir):
     # A ready model/tokenizer can be handed in (benchmarks do): no loading from spec.model.
     loaded = TransformersBackend(make_spec(model=str(tiny_llama_dir)))
     reused = TransformersBackend(
-        replace(loaded.spec, model="never-loaded/hub-id", max_new_tokens=3),
+        loaded.spec.replace(model="never-loaded/hub-id", max_new_tokens=3),
         model=loaded.model,
         tokenizer=loaded.tokenizer,
     )

@@ -15,7 +15,10 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 def _tokenizer(sentences: Iterable[str]):
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+
+    # A BERT tokenizer class, as a real cross-encoder ships: FlagReranker builds each pair with the
+    # tokenizer's own special-token methods, which the generic PreTrainedTokenizerFast does not define.
+    from transformers import BertTokenizerFast
 
     tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
@@ -29,7 +32,7 @@ def _tokenizer(sentences: Iterable[str]):
         pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
-    return PreTrainedTokenizerFast(
+    return BertTokenizerFast(
         tokenizer_object=tokenizer,
         unk_token="[UNK]",
         pad_token="[PAD]",

@@ -6,8 +6,9 @@ import random
 import pandas as pd
 import pytest
 
+from rag_pipeline.contracts import CHUNK_COLUMNS
 from rag_pipeline.ids import InvalidIdError
-from rag_pipeline.ingest.chunking import CHUNK_COLUMNS, chunk_text, chunks_to_frame
+from rag_pipeline.ingest.chunking import chunk_text, chunks_to_frame
 
 WORDS = [
     "attention",
@@ -178,13 +179,13 @@ def test_frame_has_the_architecture_columns():
     frame = chunks_to_frame(chunks)
     assert (
         list(frame.columns)
-        == CHUNK_COLUMNS
+        == list(CHUNK_COLUMNS)
         == ["chunk_id", "paper_id", "index", "text", "section", "start", "end"]
     )
     assert frame["chunk_id"].tolist() == [f"p:{i}" for i in range(len(chunks))]
     assert str(frame["start"].dtype) == "int64" and not frame.isna().any().any()
     empty = chunks_to_frame([])
-    assert list(empty.columns) == CHUNK_COLUMNS and len(empty) == 0
+    assert list(empty.columns) == list(CHUNK_COLUMNS) and len(empty) == 0
 
 
 def test_frame_round_trips_through_parquet(tmp_path):

@@ -27,6 +27,11 @@ class GenerationResult:
     error: str = ""
     prompt: str | None = None
     notes: str = ""
+    out_of_memory: bool = False  # the accelerator ran out of memory: the partition must fail, not store gaps
+
+
+class OutOfMemoryError(RuntimeError):
+    """A batch did not fit in accelerator memory; the rows that did generate are cached already."""
 
 
 class Backend(ABC):

@@ -249,6 +249,7 @@ class TransformersBackend(Backend):
             torch.manual_seed(seed)
         output = None
         failure = ""
+        out_of_memory = False
         try:
             started = time.perf_counter()
             with torch.inference_mode():
@@ -260,6 +261,7 @@ class TransformersBackend(Backend):
             wall = time.perf_counter() - started
             new_tokens = output[:, width:].tolist()
         except torch.cuda.OutOfMemoryError:
+            out_of_memory = True
             failure = (
                 f"CUDA out of memory generating a batch of {len(batch_ids)} prompts of up to {width} tokens "
                 f"(batch_size={self.spec.batch_size}, max_new_tokens={self.spec.max_new_tokens}); "
@@ -271,7 +273,7 @@ class TransformersBackend(Backend):
             # Freed outside the except block: the traceback there still references the batch's tensors.
             del output
             self._free_memory()
-            return [GenerationResult(error=failure, input_tokens=len(ids)) for ids in batch_ids]
+            return [GenerationResult(error=failure, input_tokens=len(ids), out_of_memory=out_of_memory) for ids in batch_ids]
 
         ends = set(self.eos_token_ids) | {pad}
         generated = []

@@ -1,0 +1,211 @@
+"""Ingest stages, one paper at a time: PDF → markdown → text → chunks → index → retrievals → metrics.
+
+Each stage reads its inputs from the artifact store, calls the core, writes its output atomically
+and returns a :class:`StageOutcome` whose version is a content hash of what matters downstream.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rag_pipeline import contracts
+from rag_pipeline.artifacts import ArtifactStore
+from rag_pipeline.config import ChromaConfig, ChunkingConfig, RerankerConfig, RetrievalConfig
+from rag_pipeline.datasets import papers_by_id, questions_for_paper
+from rag_pipeline.evaluate.retrieval_metrics import retrieval_metrics
+from rag_pipeline.hashing import content_hash
+from rag_pipeline.index.embedders import Embedder
+from rag_pipeline.index.rerankers import Reranker
+from rag_pipeline.index.retrieve import retrieve_many
+from rag_pipeline.index.vector_store import PaperIndex
+from rag_pipeline.ingest.chunking import chunk_text, chunks_to_frame
+from rag_pipeline.ingest.errors import InvalidSourceError
+from rag_pipeline.ingest.fetch import fetch_pdf
+from rag_pipeline.ingest.markdown import markdown_engine, pdf_to_markdown
+from rag_pipeline.ingest.text import process_markdown
+from rag_pipeline.stages.outcome import (
+    FilePath,
+    Json,
+    Markdown,
+    StageError,
+    StageOutcome,
+    Url,
+    frame_preview,
+    frame_version,
+)
+
+PDF, MARKDOWN, TEXT, CHUNKS = contracts.PAPER_PDF, contracts.PAPER_MARKDOWN, contracts.PAPER_TEXT, contracts.PAPER_CHUNKS
+INDEX, RETRIEVALS, RETRIEVAL_METRICS = contracts.PAPER_INDEX, contracts.RETRIEVALS, contracts.RETRIEVAL_METRICS
+
+
+def fetch_paper(store: ArtifactStore, paper_id: str) -> StageOutcome:
+    """The paper's PDF, downloaded from arXiv or copied from a local path, checked to be readable."""
+    registry = papers_by_id()
+    if paper_id not in registry:
+        raise StageError(f"paper {paper_id!r} is not in data/papers.yaml (removed from the registry?)")
+    if registry[paper_id].source_error:
+        raise InvalidSourceError(paper_id, registry[paper_id].source_error)
+    target_dir = store.path(PDF.name, paper_id, suffix=".pdf").parent
+    record = fetch_pdf(registry[paper_id], target_dir)
+    info = {
+        "paper_id": paper_id,
+        "sha256": record.sha256,
+        "n_bytes": record.n_bytes,
+        "n_pages": record.n_pages,
+        "source_url": record.source_url,
+        "arxiv_id": record.arxiv_id,
+        "arxiv_version": record.arxiv_version,
+        "title": record.title,
+        "path": str(record.path),
+    }
+    store.write_json(PDF.name, paper_id, obj=info)
+    return StageOutcome(
+        metadata={
+            "sha256": record.sha256,
+            "source": Url(record.source_url) if record.source_url.startswith("http") else record.source_url,
+            "pages": record.n_pages,
+            "bytes": record.n_bytes,
+            "arxiv_version": record.arxiv_version or "",
+            "title": record.title or "",
+            "path": FilePath(str(record.path)),
+        },
+        version=record.sha256,
+    )
+
+
+def convert_paper(store: ArtifactStore, paper_id: str) -> StageOutcome:
+    """The PDF converted to markdown by pymupdf4llm."""
+    pdf = store.path(PDF.name, paper_id, suffix=".pdf")
+    if not pdf.exists():
+        raise StageError(f"paper {paper_id!r}: {PDF.name} is not materialized yet ({pdf})")
+    started = time.perf_counter()
+    markdown = pdf_to_markdown(pdf, paper_id=paper_id)
+    seconds = time.perf_counter() - started
+    path = store.write_text(MARKDOWN.name, paper_id, text=markdown)
+    return StageOutcome(
+        metadata={
+            "chars": len(markdown),
+            "engine": markdown_engine(),
+            "seconds": round(seconds, 3),
+            "preview": Markdown(markdown[:1500]),
+            "path": FilePath(str(path)),
+        },
+        version=content_hash(markdown),
+    )
+
+
+def clean_paper(store: ArtifactStore, paper_id: str) -> StageOutcome:
+    """Markdown cut at References and cleaned; abstract and conclusion found (a missing one is recorded)."""
+    processed = process_markdown(store.read_text(MARKDOWN.name, paper_id))
+    sections = {
+        "abstract": processed.sections.abstract,
+        "conclusion": processed.sections.conclusion,
+        "missing": list(processed.sections.missing),
+        "headings": list(processed.sections.headings),
+        "references_heading": processed.references_heading,
+    }
+    store.write_text(TEXT.name, paper_id, text=processed.text)
+    store.write_json(TEXT.name, paper_id, obj=sections)
+    missing = processed.sections.missing
+    return StageOutcome(
+        metadata={
+            "chars_markdown": processed.n_chars_markdown,
+            "chars_text": processed.n_chars_text,
+            "references_cut_at": processed.references_heading or "(no references heading found)",
+            "sections_found": ", ".join(s for s in ("abstract", "conclusion") if s not in missing) or "none",
+            "sections_missing": ", ".join(missing) or "none",
+            "abstract": Markdown(processed.sections.abstract[:800] or "_missing_"),
+            "conclusion": Markdown(processed.sections.conclusion[:800] or "_missing_"),
+        },
+        version=content_hash([processed.text, sections]),
+        warnings=[f"paper {paper_id!r}: sections not found: {', '.join(missing)}"] if missing else [],
+    )
+
+
+def chunk_paper(store: ArtifactStore, paper_id: str, chunking: ChunkingConfig) -> StageOutcome:
+    """Markdown-aware chunks with ids ``{paper}:{i}``, section and character offsets."""
+    text = store.read_text(TEXT.name, paper_id)
+    frame = chunks_to_frame(chunk_text(paper_id, text, chunking.chunk_size, chunking.chunk_overlap))
+    if frame.empty:
+        raise StageError(f"paper {paper_id!r}: the cleaned text produced no chunks")
+    store.write_frame(CHUNKS.name, paper_id, frame=frame)
+    lengths = frame["text"].str.len()
+    return StageOutcome(
+        metadata={
+            "chunks": len(frame),
+            "mean_chars": round(float(lengths.mean()), 1),
+            "max_chars": int(lengths.max()),
+            "chunk_size": chunking.chunk_size,
+            "chunk_overlap": chunking.chunk_overlap,
+            "sections": Markdown(frame["section"].replace("", "(none)").value_counts().head(12).to_frame("chunks").to_markdown()),
+            "preview": frame_preview(frame, ["chunk_id", "section", "start", "end", "text"]),
+        },
+        version=frame_version(frame, CHUNKS.version_columns),
+    )
+
+
+def index_paper(store: ArtifactStore, paper_id: str, embedder: Embedder, chroma_client, chroma: ChromaConfig) -> StageOutcome:
+    """The paper's chunks embedded and upserted into Chroma: afterwards it holds exactly its current chunks."""
+    chunks = store.read_frame(CHUNKS.name, paper_id)
+    index = PaperIndex(chroma_client, embedder, collection_prefix=chroma.collection_prefix)
+    started = time.perf_counter()
+    count = index.upsert_paper(paper_id, chunks)
+    seconds = time.perf_counter() - started
+    if count != len(chunks):
+        raise StageError(f"paper {paper_id!r}: Chroma holds {count} chunks after upsert, expected {len(chunks)}")
+    signature = embedder.signature()
+    store.write_json(INDEX.name, paper_id, obj={"paper_id": paper_id, "count": count, "embedder": signature})
+    return StageOutcome(
+        metadata={
+            "chunks_indexed": count,
+            "embedder": embedder.name,
+            "embedder_signature": Json(signature),
+            "chroma_mode": chroma.mode,
+            "seconds": round(seconds, 3),
+            "chunks_per_s": round(count / seconds, 1) if seconds > 0 else 0.0,
+        },
+        version=content_hash([frame_version(chunks, ["chunk_id", "text"]), signature]),
+    )
+
+
+def retrieve_for_paper(
+    store: ArtifactStore,
+    paper_id: str,
+    embedder: Embedder,
+    reranker: Reranker | None,
+    chroma_client,
+    chroma: ChromaConfig,
+    retrieval: RetrievalConfig,
+    reranker_config: RerankerConfig,
+) -> StageOutcome:
+    """Per question of the paper: top-k candidates of this paper, reranked, top-n kept; all scores recorded."""
+    questions = questions_for_paper(paper_id)
+    index = PaperIndex(chroma_client, embedder, collection_prefix=chroma.collection_prefix)
+    frame = retrieve_many(index, reranker, paper_id, questions, top_k=retrieval.top_k, top_n=retrieval.top_n)
+    store.write_frame(RETRIEVALS.name, paper_id, frame=frame)
+    kept = frame[frame["kept"]] if not frame.empty else frame
+    return StageOutcome(
+        metadata={
+            "questions": len(questions),
+            "candidates": len(frame),
+            "kept": len(kept),
+            "top_k": retrieval.top_k,
+            "top_n": retrieval.top_n,
+            "reranker": "none" if reranker_config.kind == "none" else f"{reranker_config.kind}:{reranker_config.model}",
+            "preview": frame_preview(kept, ["question_id", "final_rank", "chunk_id", "vector_score", "rerank_score", "text"]),
+        },
+        version=frame_version(frame, RETRIEVALS.version_columns),
+    )
+
+
+def score_retrieval(store: ArtifactStore, paper_id: str) -> StageOutcome:
+    """hit@k, MRR, nDCG@k against gold evidence; accuracy from the notebook's manual marks where present."""
+    frame = retrieval_metrics(
+        store.read_frame(RETRIEVALS.name, paper_id), store.read_frame(CHUNKS.name, paper_id), questions_for_paper(paper_id)
+    )
+    store.write_frame(RETRIEVAL_METRICS.name, paper_id, frame=frame)
+    metadata: dict = {"questions": len(frame)}
+    for column in ("hit@1", "hit@2", "hit@10", "mrr", "ndcg@10"):
+        if column in frame.columns and frame[column].notna().any():
+            metadata[column] = round(float(frame[column].dropna().mean()), 4)
+    return StageOutcome(metadata=metadata, version=frame_version(frame, list(frame.columns)))

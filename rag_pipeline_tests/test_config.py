@@ -1,0 +1,94 @@
+"""The one configuration declaration: pipeline.yaml parsing, errors, hashes, and what Dagster derives from it."""
+
+from typing import get_args
+
+import dagster as dg
+import pytest
+
+from rag_pipeline.config import (
+    ConfigError,
+    JudgeConfig,
+    JudgeModeName,
+    PipelineConfig,
+    RetrievalConfig,
+    load_pipeline_config,
+    section_class,
+)
+from rag_pipeline.defs.resources import RESOURCE_OF_SECTION_TYPE, resources_from_config
+from rag_pipeline.evaluate.judge import MODES
+from rag_pipeline.settings import REPO_ROOT
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_shipped_pipeline_yaml_parses_into_every_section():
+    config = load_pipeline_config(REPO_ROOT / "data/pipeline.yaml")
+    assert (config.chunking.chunk_size, config.chunking.chunk_overlap) == (800, 100)
+    assert (config.retrieval.top_k, config.retrieval.top_n) == (10, 2)
+    assert config.cosine_embedder is not None
+
+
+def test_a_missing_section_takes_its_defaults_and_cosine_follows_the_embedder(tmp_path):
+    config = load_pipeline_config(write(tmp_path, "embedder: {kind: sentence-transformers}\n"))
+    assert config.chunking.chunk_size == 800
+    assert config.cosine_embedder == config.embedder
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("chunking: {chunk_size: 100, chunk_overlap: 100}\n", r"pipeline.yaml: chunking: .*chunk_size > chunk_overlap"),
+        ("chunking: {chunk_size: '800'}\n", r"pipeline.yaml: chunking: chunk_size: Input should be a valid integer"),
+        ("retrieval: {top_k: 2, top_n: 5}\n", r"pipeline.yaml: retrieval: .*top_n \(5\) cannot exceed top_k \(2\)"),
+        ("embedder: {kind: word2vec}\n", r"pipeline.yaml: embedder: kind: unknown embedder kind 'word2vec'"),
+        ("judge: {modes: [listwise, vibes]}\n", r"pipeline.yaml: judge: modes: unknown judge mode 'vibes'"),
+        ("reranker: {top_n: 2}\n", r"pipeline.yaml: reranker: unknown reranker configuration key\(s\) \['top_n'\]"),
+        ("retriever: {top_k: 2}\n", r"pipeline.yaml: unknown section\(s\) \['retriever'\]"),
+        ("- a list\n", r"pipeline.yaml: expected a mapping of sections"),
+    ],
+)
+def test_a_bad_value_names_the_file_the_section_and_the_field(tmp_path, text, expected):
+    with pytest.raises(ConfigError, match=expected):
+        load_pipeline_config(write(tmp_path, text))
+
+
+def test_a_section_hash_ignores_key_order_and_comments_and_follows_values(tmp_path):
+    first = load_pipeline_config(write(tmp_path, "chunking: {chunk_size: 800, chunk_overlap: 100}\n"))
+    reordered = load_pipeline_config(write(tmp_path, "# a comment\nchunking:\n  chunk_overlap: 100  # why\n  chunk_size: 800\n"))
+    changed = load_pipeline_config(write(tmp_path, "chunking: {chunk_size: 700, chunk_overlap: 100}\n"))
+    assert first.chunking.content_hash() == reordered.chunking.content_hash()
+    assert first.chunking.content_hash() != changed.chunking.content_hash()
+    assert first.embedder.content_hash() == changed.embedder.content_hash()  # other sections untouched
+
+
+def test_sections_are_immutable_and_hashable():
+    config = RetrievalConfig()
+    with pytest.raises(Exception, match="frozen"):
+        config.top_k = 3
+    assert hash(JudgeConfig()) == hash(JudgeConfig.from_dict({"modes": ["listwise"]}))
+
+
+def test_every_section_is_a_dagster_resource_with_exactly_its_fields():
+    resources = resources_from_config(PipelineConfig())
+    for name in PipelineConfig.model_fields:
+        resource = resources[name]
+        assert isinstance(resource, dg.ConfigurableResource)
+        assert set(type(resource).model_fields) == set(section_class(name).model_fields), name
+        assert resource.section() == getattr(PipelineConfig(), name)
+    assert set(RESOURCE_OF_SECTION_TYPE) == {section_class(name) for name in PipelineConfig.model_fields}
+
+
+def test_a_launchpad_override_reaches_the_core_and_is_validated():
+    resources = resources_from_config(PipelineConfig())
+    overridden = type(resources["retrieval"])(top_k=5, top_n=1)
+    assert overridden.section() == RetrievalConfig(top_k=5, top_n=1)
+    with pytest.raises(ConfigError, match="top_n \\(3\\) cannot exceed top_k \\(2\\)"):
+        type(resources["retrieval"])(top_k=2, top_n=3).section()
+
+
+def test_the_judge_modes_the_config_accepts_are_the_registered_ones():
+    assert set(get_args(JudgeModeName)) == set(MODES)
