@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from rag_pipeline.contracts import GENERATION_COLUMNS_FOR_SCORING, METRIC_COLUMNS
 from rag_pipeline.evaluate.metrics import (
     METRICS,
     DocumentEmbedder,
@@ -55,11 +56,8 @@ __all__ = [
 # Family -> the metric names (rows) it yields, as registered (a snapshot for callers; the code reads METRICS).
 METRIC_FAMILIES: dict[str, tuple[str, ...]] = metric_families()
 
-GENERATION_COLUMNS = ("generation_id", "task", "paper_id", "item_id", "model", "output", "error")
-METRIC_COLUMNS = (
-    "score_id", "generation_id", "task", "paper_id", "item_id", "model", "metric", "value", "error",
-    "signature",
-)
+# What scoring reads of a generation row (the columns are owned by rag_pipeline.contracts).
+GENERATION_COLUMNS = GENERATION_COLUMNS_FOR_SCORING
 
 
 def resolve_metrics(metrics: Iterable[str] | None, embedder: DocumentEmbedder | None) -> list[str]:

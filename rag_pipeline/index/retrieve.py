@@ -20,25 +20,12 @@ from rag_pipeline.config import (
     RerankerConfig,
     RetrievalConfig,  # noqa: F401  (re-exported from its old home)
 )
+from rag_pipeline.contracts import RETRIEVAL_COLUMNS
 from rag_pipeline.datasets import Question
 from rag_pipeline.index.embedders import load_embedder
 from rag_pipeline.index.rerankers import Reranker, load_reranker
 from rag_pipeline.index.vector_store import PaperIndex, make_chroma_client
 
-RETRIEVAL_COLUMNS = (
-    "question_id",
-    "paper_id",
-    "question",
-    "chunk_id",
-    "vector_rank",
-    "vector_score",
-    "rerank_score",
-    "final_rank",
-    "kept",
-    "text",
-    "section",
-    "signature",
-)
 CHUNKS_FILE = "chunks.parquet"
 
 

@@ -11,6 +11,7 @@ from typing import ClassVar
 import pandas as pd
 
 from rag_pipeline.cache import ContentCache
+from rag_pipeline.contracts import VERDICT_COLUMNS
 from rag_pipeline.evaluate.direction import Direction
 from rag_pipeline.evaluate.judge.prompting import LABELS, Messages, retry_messages
 from rag_pipeline.hashing import content_hash
@@ -18,10 +19,6 @@ from rag_pipeline.hashing import content_hash
 CompleteFn = Callable[[Messages], str]
 
 PROMPT_VERSION = "judge-ru-v1"
-VERDICT_COLUMNS = (
-    "judgment_id", "item_id", "paper_id", "task", "model", "mode", "permutation", "position", "label",
-    "opponent", "rank", "win", "grade", "abstained", "reason", "raw", "judge", "prompt_hash",
-)
 ITEM_SCORE_COLUMNS = ["task", "paper_id", "item_id", "model", "metric", "value", "judge"]
 
 
