@@ -3,7 +3,7 @@
 import dagster as dg
 
 from rag_pipeline.defs import evaluation, generation, ingest
-from rag_pipeline.defs.automation import registry_sensor
+from rag_pipeline.defs.automation import automation_sensor, registry_sensor
 from rag_pipeline.defs.resources import resources_from_config
 
 defs = dg.Definitions.merge(
@@ -11,7 +11,7 @@ defs = dg.Definitions.merge(
     generation.definitions(),
     evaluation.definitions(),
     dg.Definitions(
-        sensors=[registry_sensor],
+        sensors=[registry_sensor, automation_sensor],
         resources=resources_from_config(),
         # One process per run: a model loaded for the first partition serves the others (the model pool).
         executor=dg.in_process_executor,

@@ -47,3 +47,13 @@ def registry_sensor(context: dg.SensorEvaluationContext):
     if not requests:
         return dg.SkipReason("registries and partitions agree")
     return dg.SensorResult(dynamic_partitions_requests=requests)
+
+
+# Declared here so the automation runs by default: Dagster's implicit default sensor starts stopped.
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "automation_sensor",
+    target=dg.AssetSelection.all() | dg.AssetSelection.all_asset_checks(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Evaluates every asset's automation condition (on_input_change) and requests the runs.",
+)

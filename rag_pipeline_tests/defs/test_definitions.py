@@ -17,7 +17,9 @@ def test_definitions_load_and_hold_the_whole_graph():
     graph = defs.resolve_asset_graph()
     assert graph.get(dg.AssetKey("summaries")).partitions_def.partition_dimension_names == ["model", "paper"]
     assert dg.AssetKey("paper_text") in graph.get(dg.AssetKey("summaries")).parent_keys
-    assert {s.name for s in defs.sensors} == {"registry_sensor"}
+    assert {s.name for s in defs.sensors} == {"registry_sensor", "automation_sensor"}
+    # Both run by default: a model added to the registry is evaluated with no click.
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in defs.sensors)
 
 
 def test_core_packages_do_not_import_dagster():
