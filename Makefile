@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/metrics.py
 	$(PY) benchmarks/generation.py
+	$(PY) benchmarks/incremental.py
 
 # The notebook's 8B LLMs, bge-m3 and the reranker at full size with random weights (docs/gpu.md);
 # without CUDA, a dry run of the same code with tiny configurations. JSON in benchmarks/results/gpu/.

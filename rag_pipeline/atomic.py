@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -49,7 +50,7 @@ def write_json(target: str | os.PathLike, obj: Any) -> Path:
     return write_text(target, json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True, default=str))
 
 
-def write_parquet(target: str | os.PathLike, frame: "Any") -> Path:
+def write_parquet(target: str | os.PathLike, frame: Any) -> Path:
     """Write a pandas DataFrame to Parquet atomically."""
     with atomic_path(target) as tmp:
         frame.to_parquet(tmp, index=False)

@@ -130,13 +130,20 @@ def run_and_print(selection: dict, judge: bool, reingest: bool = False) -> int:
     instance = get_instance()
     print(f"state: {state_paths().root}\npapers: {', '.join(selection['papers'])}\nmodels: {', '.join(selection['models'])}"
           f"\nrecorded study: {', '.join(selection['study_models'])} on {len(selection['study_papers'])} papers")
-    summary = run_pipeline(defs, instance, judge=judge, reingest=reingest, **selection)
+    from rag_pipeline.defs import runs
+
+    try:
+        with runs.cancel_on_signals(instance):
+            summary = run_pipeline(defs, instance, judge=judge, reingest=reingest, **selection)
+    except runs.Interrupted as interrupt:
+        print_interrupted(instance, interrupt, judge)
+        return interrupt.exit_code
     paths = state_paths()
     store = ArtifactStore(paths.artifacts)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print("\nRetrieval on the demo corpus (offline embedder):")
         print(retrieval_table(store).to_string(index=False))
-        result = build_all(store, paths, inputs=None)
+        result = build_all(store, paths, inputs=None, record=False)
         print("\nLeaderboard:")
         print(result.markdown)
     print(f"\nreport: {result.report_path}")
@@ -147,8 +154,67 @@ def run_and_print(selection: dict, judge: bool, reingest: bool = False) -> int:
     return 1 if summary.failed and not summary.succeeded else 0
 
 
+STAGES = ("ingest", "generate", "judge", "leaderboard")  # run_pipeline's order
+
+
+def print_interrupted(instance, interrupt, judge: bool) -> None:
+    """What an interrupted `run` finished and what it did not (from this invocation's runs)."""
+    from rag_pipeline.defs import runs
+
+    done: dict[str, list[str]] = {}
+    stopped = []
+    for run in runs.session_runs(instance, runs.SESSION):
+        stage = run.tags.get(runs.STAGE_TAG, "?")
+        partition = run.tags.get("dagster/partition", "")
+        if run.status.value == "SUCCESS":
+            done.setdefault(stage, []).append(partition or "done")
+        elif run.status.value == "CANCELED":
+            stopped.append((stage, partition, run.run_id))
+        else:
+            done.setdefault(stage, []).append(f"{partition or stage} ({run.status.value.lower()})")
+    print(f"\nInterrupted by {interrupt.signal_name}.", file=sys.stderr)
+    for stage, partitions in done.items():
+        print(f"  finished  {stage}: {', '.join(partitions)}", file=sys.stderr)
+    for stage, partition, run_id in stopped:
+        print(f"  canceled  {stage}: {partition} (run {run_id[:8]}: marked canceled, its pool slots freed; the "
+              "generations and verdicts of its completed batches are cached, a re-run redoes only the rest)",
+              file=sys.stderr)
+    last = stopped[-1][0] if stopped else next(reversed(done), None)
+    stages = [s for s in STAGES if judge or s != "judge"]
+    later = stages[stages.index(last) + 1:] if last in stages else stages
+    print(f"  not run   {', '.join(later) or 'nothing'}{' (and the rest of ' + last + ')' if last else ''}",
+          file=sys.stderr)
+    print("Run the same command again to finish: stored results and cached generations are reused.", file=sys.stderr)
+
+
+def cmd_doctor(args) -> int:
+    """Runs, pool slots and leftovers of killed runs; `--fix` cleans up what is safe."""
+    from rag_pipeline.defs import runs
+    from rag_pipeline.defs.runner import get_instance, instance_home
+    from rag_pipeline.settings import state_paths
+
+    instance = get_instance()
+    home, root = instance_home(), state_paths().root
+    print(f"Dagster instance: {home}\nstate: {root}")
+    if args.free:
+        return 0 if runs.free_run(instance, args.free, print) else 2
+    diagnosis = runs.diagnose(instance, root)
+    print(runs.format_diagnosis(diagnosis))
+    if not args.fix:
+        if diagnosis.problems():
+            print("Run `rag-pipeline doctor --fix` to clean up (stale runs, leaked slots, temporary files).")
+        return 1 if diagnosis.problems() else 0
+    print("Fixing:")
+    runs.safe_fixes(instance, diagnosis, lambda line: print(f"  {line}"), home)
+    remaining = runs.diagnose(instance, root).problems()
+    print("Now: " + ("healthy" if not remaining else "; ".join(remaining)))
+    return 1 if remaining else 0
+
+
 def cmd_explain(args) -> int:
-    from rag_pipeline.artifacts import ArtifactStore
+    from rag_pipeline.artifacts import ArtifactRef, ArtifactStore
+    from rag_pipeline.defs.runner import get_instance
+    from rag_pipeline.defs.versions import materialization_of
     from rag_pipeline.lineage import LineageError, explain_score, format_lineage
     from rag_pipeline.settings import state_paths
 
@@ -157,10 +223,35 @@ def cmd_explain(args) -> int:
     except LineageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    instance = get_instance()
+    for step in lineage["steps"]:  # the Dagster run and materialization event that wrote each version
+        found = materialization_of(instance, ArtifactRef.from_dict(step))
+        step.update(found or {"run_id": None, "materialization": None})
     if args.json:
         _print_json(lineage)
     else:
         print(format_lineage(lineage))
+    return 0
+
+
+def cmd_gc(args) -> int:
+    from rag_pipeline.artifacts import ArtifactStore
+    from rag_pipeline.defs.runner import get_instance
+    from rag_pipeline.defs.versions import referenced_refs
+    from rag_pipeline.settings import state_paths
+
+    store = ArtifactStore(state_paths().artifacts)
+    # Kept: the current versions, those the latest materializations point to, and all they were built from.
+    keep = referenced_refs(get_instance(), store.all_refs())
+    result = store.collect_garbage(keep=keep, dry_run=args.dry_run)
+    if args.json:
+        _print_json(result)
+    else:
+        for label in result["removed"]:
+            print(f"{'would remove' if args.dry_run else 'removed'} {label}")
+        verb = "would free" if args.dry_run else "freed"
+        print(f"{verb} {result['freed_bytes'] / 1e6:.1f} MB in {len(result['removed'])} stored version(s); "
+              f"{result['kept']} version(s) still referenced")
     return 0
 
 
@@ -170,7 +261,8 @@ def cmd_report(args) -> int:
     from rag_pipeline.settings import state_paths
 
     paths = state_paths()
-    result = build_all(ArtifactStore(paths.artifacts), paths, inputs=None, out_path=Path(args.out) if args.out else None)
+    result = build_all(ArtifactStore(paths.artifacts), paths, inputs=None, out_path=Path(args.out) if args.out else None,
+                       record=False)
     if args.json:
         _print_json({**result.json, "judge_reliability": result.reliability})
     else:
@@ -212,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default=None, help="comma-separated models instead of the offline default set")
     p.add_argument("--no-judge", action="store_true", help="skip the LLM judge")
     p.add_argument("--reingest", action="store_true",
-                   help="ingest the papers again (after changing chunking, embedder or retrieval settings)")
+                   help="ingest the papers again even when nothing they read changed (edits are picked up without it)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("run", help="materialize papers × models (ingest, generate, judge, leaderboard) in one process")
@@ -221,13 +313,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recorded-papers", default="", help="papers to load recorded outputs for (no ingestion needed)")
     p.add_argument("--recorded-models", default="", help="recorded-* models")
     p.add_argument("--no-judge", action="store_true", help="skip the LLM judge")
-    p.add_argument("--reingest", action="store_true", help="ingest papers again even when their retrievals are stored")
+    p.add_argument("--reingest", action="store_true", help="ingest papers again even when nothing they read changed (edits are picked up without it)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("doctor", help="list runs, pool slots and what killed runs left; --fix cleans up")
+    p.add_argument("--fix", action="store_true",
+                   help="fail stale runs and free their slots, free slots of ended runs, remove temporary files")
+    p.add_argument("--free", metavar="RUN_ID", default=None,
+                   help="force: mark one run (an id prefix will do) failed and free its slots")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("explain", help="walk a score back to its generation, chunks, text and PDF")
     p.add_argument("score_id")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("gc", help="remove stored versions no materialization references any more; say how much it freed")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_gc)
 
     p = sub.add_parser("report", help="write the HTML report and print its path")
     p.add_argument("--json", action="store_true", help="print the leaderboard as JSON instead")

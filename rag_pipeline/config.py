@@ -219,6 +219,13 @@ class JudgeConfig(Section):
         return tuple(_one_of(mode, JudgeModeName, "judge mode") for mode in modes)
 
 
+class LanguageConfig(Section):
+    """The language generations should be in, and the share of them the language check requires."""
+
+    expected: str = Field("ru", pattern=r"^[a-z]{2,3}$")  # an ISO 639 code py3langid knows
+    min_share: float = Field(0.9, ge=0.0, le=1.0)
+
+
 class PipelineConfig(Section):
     """``data/pipeline.yaml``: which components a run uses. ``cosine_embedder`` defaults to ``embedder``."""
 
@@ -229,6 +236,7 @@ class PipelineConfig(Section):
     retrieval: RetrievalConfig = RetrievalConfig()
     cosine_embedder: EmbedderConfig | None = None
     judge: JudgeConfig = JudgeConfig()
+    language: LanguageConfig = LanguageConfig()
 
     @model_validator(mode="after")
     def _cosine_defaults_to_embedder(self):

@@ -1,12 +1,13 @@
-"""The one Dagster Definitions object (workspace.yaml points here): the three domains merged."""
+"""The one Dagster Definitions object (workspace.yaml points here): the domains merged."""
 
 import dagster as dg
 
-from rag_pipeline.defs import evaluation, generation, ingest
+from rag_pipeline.defs import evaluation, generation, ingest, inputs
 from rag_pipeline.defs.automation import automation_sensor, registry_sensor
 from rag_pipeline.defs.resources import resources_from_config
 
 defs = dg.Definitions.merge(
+    inputs.definitions(),
     ingest.definitions(),
     generation.definitions(),
     evaluation.definitions(),

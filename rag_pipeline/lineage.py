@@ -1,4 +1,9 @@
-"""Walk a score back to everything that produced it: generation → chunks → text → markdown → PDF."""
+"""Walk a score back to exactly what produced it: generation → chunks → text → markdown → PDF.
+
+Every stored version records the versions of the inputs it read (its manifest), so the walk
+follows those versions, not whatever is current now: after a re-ingest with other chunking, a
+score still shows the chunks its answer was generated from.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import json
 import pandas as pd
 
 from rag_pipeline import contracts
-from rag_pipeline.artifacts import ArtifactStore
+from rag_pipeline.artifacts import ArtifactRef, ArtifactStore, NotMaterialized
 
 
 class LineageError(LookupError):
@@ -21,29 +26,80 @@ def _find_row(frame: pd.DataFrame, column: str, value: str) -> dict | None:
     return match.iloc[0].to_dict() if not match.empty else None
 
 
+def find_score(store: ArtifactStore, score_id: str) -> tuple[ArtifactRef, dict]:
+    """The metric row and the version holding it: current versions first, then older ones."""
+    asset = contracts.GENERATION_METRICS.name
+    current = {ref for ref in store.current_refs() if ref.asset == asset}
+    older = [ref for ref in store.all_refs() if ref.asset == asset and ref not in current]
+    for ref in [*sorted(current, key=lambda r: r.label), *older]:
+        try:
+            row = _find_row(store.read_frame(asset, *ref.keys, version=ref.version), "score_id", score_id)
+        except NotMaterialized:
+            continue
+        if row is not None:
+            return ref, row
+    raise LineageError(f"no metric row with score_id {score_id!r} in {store.root / asset}")
+
+
+def _input(store: ArtifactStore, ref: ArtifactRef, asset: str) -> ArtifactRef | None:
+    """The version of ``asset`` that ``ref`` was built from (None when it read none)."""
+    for item in store.manifest(ref).get("inputs", []):
+        if item["asset"] == asset:
+            return ArtifactRef.from_dict(item)
+    return None
+
+
+def _step(store: ArtifactStore, ref: ArtifactRef) -> dict:
+    manifest = store.manifest(ref)
+    return {**ref.as_dict(), "created_at": manifest.get("created_at"),
+            "path": str(store.version_dir(ref.asset, *ref.keys, version=ref.version))}
+
+
 def explain_score(store: ArtifactStore, score_id: str) -> dict:
-    """The lineage of one metric row as a nested dict (raises LineageError when unknown)."""
-    metrics = contracts.GENERATION_METRICS.name
-    score = _find_row(store.read_all_frames(metrics), "score_id", score_id)
-    if score is None:
-        raise LineageError(f"no metric row with score_id {score_id!r} in {store.root / metrics}")
-    asset = contracts.GENERATION_ASSET_OF_TASK[score["task"]].name
-    generation = _find_row(store.read_frame(asset, score["model"], score["paper_id"]), "generation_id", score["generation_id"])
+    """The lineage of one metric row as a nested dict (raises LineageError when unknown or pruned).
+
+    ``steps`` lists every stored version on the way down (asset, keys, version, path), in order.
+    """
+    metrics_ref, score = find_score(store, score_id)
+    steps = [metrics_ref]
+    generation_asset = contracts.GENERATION_ASSET_OF_TASK[score["task"]].name
+    generation_ref = _input(store, metrics_ref, generation_asset)
+    if generation_ref is None:
+        raise LineageError(f"score {score_id!r}: its metrics version {metrics_ref.version} records no {generation_asset} input")
+    try:
+        generations = store.read_frame(generation_asset, *generation_ref.keys, version=generation_ref.version)
+    except NotMaterialized as exc:
+        raise LineageError(f"score {score_id!r}: {exc} (removed by gc?)") from exc
+    generation = _find_row(generations, "generation_id", score["generation_id"])
     if generation is None:
-        raise LineageError(f"generation {score['generation_id']!r} of score {score_id!r} is no longer stored")
-    paper = score["paper_id"]
+        raise LineageError(f"generation {score['generation_id']!r} of score {score_id!r} is not in {generation_ref.label}")
+    steps.append(generation_ref)
     lineage: dict = {"score": score, "generation": generation}
-    context_ids = json.loads(generation.get("context_ids") or "[]")
-    if context_ids and store.exists(contracts.RETRIEVALS.name, paper):
-        retrieved = store.read_frame(contracts.RETRIEVALS.name, paper)
+
+    text_ref = _input(store, generation_ref, contracts.PAPER_TEXT.name)
+    retrievals_ref = _input(store, generation_ref, contracts.RETRIEVALS.name)
+    if retrievals_ref is not None:
+        steps.append(retrievals_ref)
+        retrieved = store.read_frame(contracts.RETRIEVALS.name, *retrievals_ref.keys, version=retrievals_ref.version)
+        context_ids = json.loads(generation.get("context_ids") or "[]")
         retrieved = retrieved[(retrieved["question_id"] == generation["item_id"]) & retrieved["chunk_id"].isin(context_ids)]
         lineage["chunks"] = retrieved.drop(columns=["question"], errors="ignore").to_dict("records")
-    for name, suffix in ((contracts.PAPER_TEXT.name, ".json"), (contracts.PAPER_PDF.name, ".json")):
-        if store.exists(name, paper, suffix=suffix):
-            lineage[name] = store.read_json(name, paper)
-    for name, suffix in ((contracts.PAPER_TEXT.name, ".md"), (contracts.PAPER_MARKDOWN.name, ".md")):
-        if store.exists(name, paper, suffix=suffix):
-            lineage.setdefault("files", {})[name] = str(store.path(name, paper, suffix=suffix))
+        index_ref = _input(store, retrievals_ref, contracts.PAPER_INDEX.name)
+        chunks_ref = _input(store, index_ref, contracts.PAPER_CHUNKS.name) if index_ref else None
+        steps += [ref for ref in (index_ref, chunks_ref) if ref is not None]
+        if chunks_ref is not None:
+            text_ref = _input(store, chunks_ref, contracts.PAPER_TEXT.name)
+    if text_ref is not None:
+        steps.append(text_ref)
+        lineage[contracts.PAPER_TEXT.name] = store.read_json(contracts.PAPER_TEXT.name, *text_ref.keys, version=text_ref.version)
+        markdown_ref = _input(store, text_ref, contracts.PAPER_MARKDOWN.name)
+        pdf_ref = _input(store, markdown_ref, contracts.PAPER_PDF.name) if markdown_ref else None
+        steps += [ref for ref in (markdown_ref, pdf_ref) if ref is not None]
+        if pdf_ref is not None:
+            pdf = store.read_json(contracts.PAPER_PDF.name, *pdf_ref.keys, version=pdf_ref.version)
+            pdf["path"] = str(store.path(contracts.PAPER_PDF.name, *pdf_ref.keys, suffix=".pdf", version=pdf_ref.version))
+            lineage[contracts.PAPER_PDF.name] = pdf
+    lineage["steps"] = [_step(store, ref) for ref in steps]
     return lineage
 
 
@@ -65,9 +121,15 @@ def format_lineage(lineage: dict) -> str:
     if "paper_text" in lineage:
         sections = lineage["paper_text"]
         lines.append(f"text      sections missing: {', '.join(sections.get('missing', [])) or 'none'}; references cut at {sections.get('references_heading')!r}")
-    for name, path in lineage.get("files", {}).items():
-        lines.append(f"file      {name}: {path}")
     if "paper_pdf" in lineage:
         pdf = lineage["paper_pdf"]
         lines.append(f"pdf       {pdf['path']} sha256 {pdf['sha256']} from {pdf['source_url']} ({pdf['n_pages']} pages)")
+    lines.append("stored versions (newest step first):")
+    for step in lineage.get("steps", []):
+        run = step.get("run_id")
+        lines.append(
+            f"  {step['asset']:<18} {'/'.join(step['keys']) or 'all':<36} {step['version']}"
+            + (f"  run {run[:8]} materialization {step['materialization']}" if run else "  (no materialization found)"
+               if "run_id" in step else "")
+        )
     return "\n".join(lines)

@@ -47,6 +47,10 @@ def _truncated(flag) -> bool:
     return flag is True  # "trailing_newlines_only" lost only newlines: the text is complete
 
 
+class StudyNotRegistered(ValueError):
+    """A paper of the reference study is not in papers.yaml (a registry trimmed to other papers)."""
+
+
 def load_study_outputs(root: Path | None = None) -> pd.DataFrame:
     """One row per recorded output: task, item and paper ids, the study's model key and slug,
     the output, the reference, the notebook's judge rank, FRIDA cosine and BLEU where printed,
@@ -64,7 +68,7 @@ def load_study_outputs(root: Path | None = None) -> pd.DataFrame:
     for entry in read_study_file(base, "summaries.json"):
         paper = paper_of.get(entry["arxiv_id"])
         if paper is None:
-            raise ValueError(f"{base / 'summaries.json'}: arXiv id {entry['arxiv_id']} is not in papers.yaml")
+            raise StudyNotRegistered(f"{base / 'summaries.json'}: arXiv id {entry['arxiv_id']} is not in papers.yaml")
         for study_model, out in entry["models"].items():
             rows.append(
                 {
@@ -80,7 +84,7 @@ def load_study_outputs(root: Path | None = None) -> pd.DataFrame:
     questions = load_study_questions(base.parent, registry)
     raw_questions = read_study_file(base, "questions.json")
     if len(questions) != len(raw_questions):
-        raise ValueError(f"{base / 'questions.json'}: some questions' papers are not in papers.yaml")
+        raise StudyNotRegistered(f"{base / 'questions.json'}: some questions' papers are not in papers.yaml")
     per_paper_latency = seed["qa"]["mean_inference_time_s_per_article"]
     for question, entry in zip(questions, raw_questions):
         if question.text != entry["question"]:

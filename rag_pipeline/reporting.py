@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from rag_pipeline import contracts
-from rag_pipeline.artifacts import ArtifactStore
+from rag_pipeline.artifacts import ArtifactRef, ArtifactStore
 from rag_pipeline.contracts import RETRIEVAL_SUMMARY_COLUMNS
 from rag_pipeline.datasets import papers_by_id
 from rag_pipeline.evaluate.judge import judge_reliability
@@ -21,9 +21,10 @@ from rag_pipeline.evaluate.leaderboard import build_leaderboard_by_collection, s
 from rag_pipeline.evaluate.report import leaderboard_json, write_report
 from rag_pipeline.evaluate.retrieval_metrics import summarise_retrieval_metrics
 from rag_pipeline.evaluate.study import notebook_judge_ranks, verify_study
+from rag_pipeline.generate.registry import load_models
 from rag_pipeline.hashing import content_hash
+from rag_pipeline.reference_study import StudyNotRegistered
 from rag_pipeline.settings import StatePaths
-from rag_pipeline.stages.generation import stored_generations
 
 STUDY_COLLECTION = "reference_study"  # papers.yaml's collection of the notebook's papers
 HEADLINE_METRICS = ("rouge1_fmeasure", "bleu", "cosine", "judge_rank")
@@ -37,6 +38,8 @@ class LeaderboardResult:
     json: dict = field(default_factory=dict)
     version: str = ""
     reliability: dict[str, dict] = field(default_factory=dict)
+    retired: pd.DataFrame = field(default_factory=pd.DataFrame)
+    artifact_version: str = ""
 
 
 def paper_collections() -> dict[str, str]:
@@ -46,10 +49,11 @@ def paper_collections() -> dict[str, str]:
 
 def retrieval_table(store: ArtifactStore, collection_of: dict[str, str] | None = None) -> pd.DataFrame:
     """Retrieval metrics per paper and overall, per collection (empty when nothing is stored)."""
-    per_question = store.read_all_frames(contracts.RETRIEVAL_METRICS.name)
+    collection_of = paper_collections() if collection_of is None else collection_of
+    registered = [keys for keys in store.partitions(contracts.RETRIEVAL_METRICS.name) if keys[0] in collection_of]
+    per_question = store.read_all_frames(contracts.RETRIEVAL_METRICS.name, partitions=registered)
     if per_question.empty:
         return pd.DataFrame()
-    collection_of = paper_collections() if collection_of is None else collection_of
     frames = []
     for collection, group in split_by_collection(per_question, collection_of).items():
         table = summarise_retrieval_metrics(group)
@@ -111,23 +115,85 @@ def judge_reliability_by_collection(judgments: pd.DataFrame, collection_of: dict
     }
 
 
-def build_all(store: ArtifactStore, paths: StatePaths, inputs: dict | None = None, out_path: Path | None = None) -> LeaderboardResult:
-    """Leaderboard tables per collection (stored as Parquet under artifacts/leaderboard/) plus the HTML report."""
+def registered_partitions(store: ArtifactStore, asset: str, models: set[str], papers: set[str]) -> list[tuple[str, ...]]:
+    """The stored partitions of ``asset`` whose model and paper are both still registered."""
+    keep = []
+    for keys in store.partitions(asset):
+        model, paper = keys if len(keys) == 2 else (None, keys[0])
+        if paper in papers and (model is None or model in models):
+            keep.append(keys)
+    return keep
+
+
+def retired_results(store: ArtifactStore, models: set[str], papers: set[str]) -> pd.DataFrame:
+    """Stored results of models and papers no longer in the registries: kept on disk, never ranked."""
+    rows: dict[tuple[str, str], set[str]] = {}
+    for asset in (*contracts.GENERATION_ASSETS, contracts.GENERATION_METRICS, contracts.JUDGMENTS):
+        for keys in store.partitions(asset.name):
+            model, paper = keys if len(keys) == 2 else (None, keys[0])
+            if model is not None and model not in models:
+                rows.setdefault(("model", model), set()).add(asset.name)
+            if paper not in papers:
+                rows.setdefault(("paper", paper), set()).add(asset.name)
+    return pd.DataFrame(
+        [{"kind": kind, "id": key, "stored": ", ".join(sorted(assets))} for (kind, key), assets in sorted(rows.items())],
+        columns=["kind", "id", "stored"],
+    )
+
+
+def study_verification() -> pd.DataFrame | None:
+    """The notebook's numbers beside ours, or None when the study's papers are not all registered."""
+    try:
+        return verify_study()
+    except StudyNotRegistered:
+        return None
+
+
+def build_all(
+    store: ArtifactStore, paths: StatePaths, inputs: dict | None = None, out_path: Path | None = None, record: bool = True
+) -> LeaderboardResult:
+    """Leaderboard tables per collection plus the HTML report; ``record`` stores them as a new version
+    of the ``leaderboard`` asset (what its materialization does; `report` only writes the HTML).
+
+    Only registered models and papers are ranked; stored results of retired ones are listed apart.
+    """
     collection_of = paper_collections()
-    metrics = store.read_all_frames(contracts.GENERATION_METRICS.name)
-    judgments = store.read_all_frames(contracts.JUDGMENTS.name)
-    tables = (build_leaderboard_by_collection(metrics, stored_generations(store), judgments if not judgments.empty else None,
+    models, papers = {spec.name for spec in load_models()}, set(collection_of)
+    read: list[ArtifactRef] = []
+
+    def current(asset: str) -> pd.DataFrame:
+        frames = []
+        for keys in registered_partitions(store, asset, models, papers):
+            ref = store.current_ref(asset, *keys)
+            read.append(ref)
+            frames.append(store.read_frame(asset, *keys, version=ref.version))
+        frames = [frame for frame in frames if not frame.empty]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    metrics = current(contracts.GENERATION_METRICS.name)
+    judgments = current(contracts.JUDGMENTS.name)
+    generations = pd.concat([current(asset.name) for asset in contracts.GENERATION_ASSETS], ignore_index=True)
+    tables = (build_leaderboard_by_collection(metrics, generations, judgments if not judgments.empty else None,
                                               collection_of=collection_of)
               if not metrics.empty else {})
     retrieval = retrieval_table(store, collection_of)
     if not retrieval.empty:
         tables["retrieval"] = retrieval
+    retired = retired_results(store, models, papers)
     reliability = judge_reliability_by_collection(judgments, collection_of)
-    for name, table in tables.items():
-        store.write_frame(contracts.LEADERBOARD.name, name, frame=table)
-    if inputs is not None:
-        store.write_json(contracts.LEADERBOARD.name, "inputs", obj=inputs)
-    report = write_report(tables, Path(out_path) if out_path else paths.reports / "report.html", study=verify_study(), reliability=reliability)
+    artifact_version = ""
+    if record:
+        with store.writing(contracts.LEADERBOARD.name) as out:
+            for ref in read:
+                out.record_input(ref)
+            for name, table in tables.items():
+                out.write_frame(table, name=name)
+            out.write_frame(retired, name="retired")
+            if inputs is not None:
+                out.write_json(inputs, name="inputs")
+        artifact_version = out.version
+    report = write_report(tables, Path(out_path) if out_path else paths.reports / "report.html", study=study_verification(),
+                          reliability=reliability, retired=retired)
     return LeaderboardResult(
         tables=tables,
         report_path=report,
@@ -135,4 +201,6 @@ def build_all(store: ArtifactStore, paths: StatePaths, inputs: dict | None = Non
         json=leaderboard_json(tables),
         version=content_hash({name: table.astype(str).values.tolist() for name, table in sorted(tables.items())}),
         reliability=reliability,
+        retired=retired,
+        artifact_version=artifact_version,
     )

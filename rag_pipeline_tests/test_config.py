@@ -30,6 +30,7 @@ def test_the_shipped_pipeline_yaml_parses_into_every_section():
     assert (config.chunking.chunk_size, config.chunking.chunk_overlap) == (800, 100)
     assert (config.retrieval.top_k, config.retrieval.top_n) == (10, 2)
     assert config.cosine_embedder is not None
+    assert (config.language.expected, config.language.min_share) == ("ru", 0.9)
 
 
 def test_a_missing_section_takes_its_defaults_and_cosine_follows_the_embedder(tmp_path):
@@ -49,6 +50,9 @@ def test_a_missing_section_takes_its_defaults_and_cosine_follows_the_embedder(tm
         ("reranker: {top_n: 2}\n", r"pipeline.yaml: reranker: unknown reranker configuration key\(s\) \['top_n'\]"),
         ("retriever: {top_k: 2}\n", r"pipeline.yaml: unknown section\(s\) \['retriever'\]"),
         ("- a list\n", r"pipeline.yaml: expected a mapping of sections"),
+        ("language: {expected: Russian}\n", r"pipeline.yaml: language: expected: String should match pattern"),
+        ("language: {min_share: 1.5}\n", r"pipeline.yaml: language: min_share: Input should be less than or equal to 1"),
+        ("language: {min_share: '0.9'}\n", r"pipeline.yaml: language: min_share: Input should be a valid number"),
     ],
 )
 def test_a_bad_value_names_the_file_the_section_and_the_field(tmp_path, text, expected):
@@ -77,9 +81,23 @@ def test_every_section_is_a_dagster_resource_with_exactly_its_fields():
     for name in PipelineConfig.model_fields:
         resource = resources[name]
         assert isinstance(resource, dg.ConfigurableResource)
-        assert set(type(resource).model_fields) == set(section_class(name).model_fields), name
+        # plus which pipeline.yaml section it follows at run time
+        assert set(type(resource).model_fields) == set(section_class(name).model_fields) | {"yaml_section"}, name
         assert resource.section() == getattr(PipelineConfig(), name)
     assert set(RESOURCE_OF_SECTION_TYPE) == {section_class(name) for name in PipelineConfig.model_fields}
+
+
+def test_a_resource_loaded_from_the_file_follows_its_edits_unless_overridden(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "pipeline.yaml").write_text("chunking: {chunk_size: 800, chunk_overlap: 100}\n", encoding="utf-8")
+    monkeypatch.setenv("RAG_PIPELINE_DATA", str(data))
+    resources = resources_from_config()
+    (data / "pipeline.yaml").write_text("chunking: {chunk_size: 500, chunk_overlap: 50}\n", encoding="utf-8")
+    assert resources["chunking"].section().chunk_size == 500  # a long-running code server sees the edit
+    overridden = type(resources["chunking"])(yaml_section="chunking", chunk_size=300, chunk_overlap=10)
+    assert overridden.section().chunk_size == 300  # a launchpad value wins over the file
+    assert resources_from_config(PipelineConfig())["chunking"].section().chunk_size == 800  # explicit: as given
 
 
 def test_a_launchpad_override_reaches_the_core_and_is_validated():

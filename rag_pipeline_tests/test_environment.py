@@ -121,7 +121,7 @@ def test_the_installed_packages_are_the_locked_ones():
 
 def test_importing_the_definitions_prints_no_library_warning():
     env = {**os.environ, "PYTHONWARNINGS": "default"}  # show every warning, as a fresh interpreter would at worst
-    result = subprocess.run([sys.executable, "-c", "import rag_pipeline.definitions"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", "import rag_pipeline.definitions"], check=False, capture_output=True, text=True,
                             env=env, cwd=REPO_ROOT, timeout=300)
     assert result.returncode == 0, result.stderr
     noise = [line for line in result.stderr.splitlines() if "Warning" in line]

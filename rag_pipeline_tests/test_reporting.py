@@ -1,6 +1,6 @@
 """build_all on a stored state with two registered collections (the demo corpus and the recorded
 reference study) plus a paper missing from the registry: tables, report, headline and judge
-reliability are per collection, never pooled."""
+reliability are per collection, never pooled; the unregistered paper is listed as retired, never ranked."""
 
 import json
 import re
@@ -12,7 +12,7 @@ from rag_pipeline.artifacts import ArtifactStore
 from rag_pipeline.datasets import load_demo_questions, papers_by_id
 from rag_pipeline.evaluate import judge as jd
 from rag_pipeline.evaluate import study
-from rag_pipeline.evaluate.leaderboard import UNREGISTERED, find_nan
+from rag_pipeline.evaluate.leaderboard import find_nan
 from rag_pipeline.evaluate.text_metrics import score_generations
 from rag_pipeline.reporting import STUDY_COLLECTION, build_all, headline_markdown
 from rag_pipeline.settings import state_paths
@@ -59,8 +59,29 @@ def _retrieval_rows(paper_ids: list[str]) -> pd.DataFrame:
                           "relevance_mark": None, "error": ""} for paper in paper_ids for n in (1, 2)])
 
 
+def _write_partitions(store: ArtifactStore, asset: str, frame: pd.DataFrame, by_model: bool = True) -> None:
+    """Store ``frame`` as the asset's partitions: one per model × paper (or per paper)."""
+    keys = ["model", "paper_id"] if by_model else ["paper_id"]
+    for key, group in frame.groupby(keys):
+        store.write_frame(asset, *(key if isinstance(key, tuple) else (key,)), frame=group.reset_index(drop=True))
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
+    import shutil
+
+    import yaml
+
+    from rag_pipeline.settings import REPO_ROOT
+
+    data = tmp_path_factory.mktemp("registry") / "data"
+    shutil.copytree(REPO_ROOT / "data", data)
+    registry = yaml.safe_load((data / "models.yaml").read_text(encoding="utf-8"))
+    registry["models"] += [{"name": name, "backend": "extractive", "extractive": {"method": "top-chunk"}, "tasks": ["answer"]}
+                           for name in DEMO_MODELS]
+    (data / "models.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True), encoding="utf-8")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("RAG_PIPELINE_DATA", str(data))  # the synthetic models are registered; UNKNOWN_PAPER is not
     paths = state_paths(tmp_path_factory.mktemp("state"))
     store = ArtifactStore(paths.artifacts)
     outputs = study.load_study_outputs()
@@ -68,16 +89,25 @@ def built(tmp_path_factory):
     study_scores = pd.concat([study.study_metrics(outputs, metrics=["bleu", "rouge1_fmeasure"]),
                               study.study_recorded_cosines(outputs)], ignore_index=True)
     generations, metrics, judgments = _demo_run()
-    store.write_frame("answers", "demo", frame=generations)
-    store.write_frame("summaries", "study", frame=study_generations[study_generations["task"] == "summary"])
-    store.write_frame("answers", "study", frame=study_generations[study_generations["task"] == "answer"])
-    store.write_frame("generation_metrics", "demo", frame=metrics)
-    store.write_frame("generation_metrics", "study", frame=study_scores)
-    store.write_frame("judgments", "demo", frame=judgments)
-    store.write_frame("judgments", "study", frame=study.study_judgments(outputs))
-    store.write_frame("retrieval_metrics", "demo", frame=_retrieval_rows(sorted(generations["paper_id"].unique())))
+    _write_partitions(store, "answers", generations)
+    _write_partitions(store, "summaries", study_generations[study_generations["task"] == "summary"])
+    _write_partitions(store, "answers", study_generations[study_generations["task"] == "answer"])
+    _write_partitions(store, "generation_metrics", pd.concat([metrics, study_scores], ignore_index=True))
+    _write_partitions(store, "judgments", pd.concat([judgments, study.study_judgments(outputs)], ignore_index=True), by_model=False)
+    _write_partitions(store, "retrieval_metrics", _retrieval_rows(sorted(generations["paper_id"].unique())), by_model=False)
     result = build_all(store, paths, inputs={"test": 1})
-    return result, store, generations
+    yield result, store, generations
+    patch.undo()
+
+
+def test_an_unregistered_paper_is_listed_as_retired_and_never_ranked(built):
+    result, store, _ = built
+    assert ("paper", UNKNOWN_PAPER) in set(zip(result.retired["kind"], result.retired["id"]))
+    for name, table in result.tables.items():
+        if "paper_id" in table.columns:
+            assert UNKNOWN_PAPER not in set(table["paper_id"]), name
+    assert not store.read_frame("answers", "synthetic-full", UNKNOWN_PAPER).empty  # still stored
+    assert "Выведены из сравнения" in result.report_path.read_text(encoding="utf-8")
 
 
 def _collection(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -95,13 +125,13 @@ def test_every_table_is_per_collection_and_has_no_nan(built):
     assert find_nan(result.tables) == []
     for name, table in result.tables.items():
         assert table.columns[0] == "collection", name
-        stored = store.read_frame("leaderboard", name)
+        stored = store.read_frame("leaderboard", name=name)
         assert list(stored.columns) == list(table.columns) and len(stored) == len(table)
-    assert set(result.tables["summary"]["collection"]) == {"demo", STUDY_COLLECTION, UNREGISTERED}
+    assert set(result.tables["summary"]["collection"]) == {"demo", STUDY_COLLECTION}
     retrieval = result.tables["retrieval"]
-    assert set(retrieval["collection"]) == {"demo", UNREGISTERED}
+    assert set(retrieval["collection"]) == {"demo"}
     overall = retrieval[retrieval["scope"] == "overall"].set_index("collection")["n_questions"]
-    assert overall.to_dict() == {"demo": 4, UNREGISTERED: 2}  # one overall row per collection
+    assert overall.to_dict() == {"demo": 4}  # one overall row per collection
 
 
 def test_no_model_is_averaged_over_another_collections_items(built):
@@ -110,7 +140,6 @@ def test_no_model_is_averaged_over_another_collections_items(built):
     demo_questions = generations.loc[generations["paper_id"] != UNKNOWN_PAPER, "item_id"].nunique()
     for model in DEMO_MODELS:
         assert summary.loc[("demo", "answer", "bleu", model), "n"] == demo_questions
-        assert summary.loc[(UNREGISTERED, "answer", "bleu", model), "n"] == 2
     for model in STUDY_MODELS:
         assert summary.loc[(STUDY_COLLECTION, "answer", "bleu", model), "n"] == 50
         assert summary.loc[(STUDY_COLLECTION, "summary", "rouge1_fmeasure", model), "n"] == 10
@@ -125,7 +154,7 @@ def test_no_model_is_averaged_over_another_collections_items(built):
 
 def test_judge_reliability_per_collection_with_kendall_only_on_the_study(built):
     result, _, _ = built
-    assert set(result.reliability) == {"demo", STUDY_COLLECTION, UNREGISTERED}
+    assert set(result.reliability) == {"demo", STUDY_COLLECTION}
     assert result.reliability[STUDY_COLLECTION]["kendall_tau"] == pytest.approx(1.0)  # the notebook's own ranks
     assert result.reliability[STUDY_COLLECTION]["n_items"] == 60
     assert result.reliability["demo"]["kendall_tau"] is None
@@ -137,7 +166,7 @@ def test_report_has_one_section_per_collection(built):
     result, _, _ = built
     html = result.report_path.read_text(encoding="utf-8")
     found = re.findall(r'<section class="collection" id="collection-([^"]+)">(.*?)</section>', html, flags=re.DOTALL)
-    assert [name for name, _ in found] == ["demo", STUDY_COLLECTION, UNREGISTERED]
+    assert [name for name, _ in found] == ["demo", STUDY_COLLECTION]
     body = dict(found)
     assert "kendall_tau_items" in body[STUDY_COLLECTION]
     assert "recorded-tbank" not in body["demo"] and "synthetic-full" not in body[STUDY_COLLECTION]
@@ -155,7 +184,7 @@ def test_headline_markdown_is_one_wide_table_per_collection_and_task(built):
     result, _, _ = built
     markdown = result.markdown
     blocks = dict(re.findall(r"^### (\S+)\n(.*?)(?=^### |\Z)", markdown, flags=re.DOTALL | re.MULTILINE))
-    assert list(blocks) == ["demo", STUDY_COLLECTION, UNREGISTERED]
+    assert list(blocks) == ["demo", STUDY_COLLECTION]
     assert all(model in blocks["demo"] for model in DEMO_MODELS)
     assert not any(model in blocks["demo"] for model in STUDY_MODELS)
     header = next(line for line in blocks[STUDY_COLLECTION].splitlines() if line.startswith("| model"))

@@ -2,7 +2,10 @@
 
 - ``ingest/``, ``generation/``, ``evaluation/``: each domain's assets, checks, jobs and schedules,
   returned by its ``definitions()``; ``rag_pipeline.definitions`` merges them.
+- ``inputs/``: configuration and registries as observable source assets (versioned inputs).
 - ``partitions.py``: the dynamic ``papers`` / ``models`` partitions and per-run partition wiring.
+- ``provenance.py``: per-partition materializations of single-run backfills.
+- ``versions.py``: stored artifact versions ↔ the materializations that wrote them.
 - ``automation.py``: automation conditions and the registry sensor.
 - ``resources.py``: resources derived from the configuration sections of ``rag_pipeline.config``.
 - ``metadata.py``: stage outcomes as materialization results.
@@ -21,6 +24,8 @@ _OUR_BETA_APIS = (
     r"Class `MultiToSingleDimensionPartitionMapping`",
     r"Parameter `include_sources` of function `AssetSelection.all`",
     r"Parameter `pool` of function `asset`",
+    # partitioned asset checks: a check's result per paper / model × paper (defs/checks.py)
+    r"Specifying a partitions_def on an AssetCheckSpec",
 )
 for _message in _OUR_BETA_APIS:
     warnings.filterwarnings("ignore", message=_message)

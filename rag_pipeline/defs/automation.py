@@ -1,13 +1,30 @@
-"""When assets re-run on their own, registry sync, and the re-evaluation schedule."""
+"""When assets re-run on their own: input changes, the nightly retry, and the registry sync."""
 
 
 import dagster as dg
 
+from rag_pipeline.defs.checks import blocking_check_failed_upstream
+from rag_pipeline.defs.inputs.assets import observe_changed_inputs
 from rag_pipeline.defs.partitions import MODELS, PAPERS, partition_changes
+
+# Once a night the automation retries partitions whose latest run failed (an OOM, an API outage, a
+# killed run, weights copied in since): without it they would wait for their next input change.
+# Partitions never attempted (a hub model on a machine without the hub) are not started by it.
+NIGHTLY_RETRY_CRON = "0 3 * * *"
+NIGHTLY_RETRY_TIMEZONE = "UTC"
+
+
+def nightly_retry() -> dg.AutomationCondition:
+    """After the nightly cron tick: the partition's latest run failed."""
+    return (
+        dg.AutomationCondition.cron_tick_passed(NIGHTLY_RETRY_CRON, NIGHTLY_RETRY_TIMEZONE)
+        & dg.AutomationCondition.execution_failed()
+    ).with_label("nightly_retry")
 
 
 def on_input_change(all_inputs_required: bool = True) -> dg.AutomationCondition:
-    """Run when a partition is newly missing, an input's *data version* changed, or the code changed.
+    """Run when a partition is newly missing, an input's *data version* changed, or the code changed;
+    and, after the nightly tick, when its last run failed (``nightly_retry``).
 
     Unlike `AutomationCondition.eager()`, a re-materialized input whose content hash is unchanged
     does not trigger this, so expensive generation re-runs only on real changes.
@@ -22,19 +39,22 @@ def on_input_change(all_inputs_required: bool = True) -> dg.AutomationCondition:
     ).since_last_handled()
     ready = ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress()
     if all_inputs_required:
-        ready = ready & ~dg.AutomationCondition.any_deps_missing()
+        ready = ready & ~dg.AutomationCondition.any_deps_missing() & ~blocking_check_failed_upstream()
     label = "on_input_change" if all_inputs_required else "on_any_input_change"
-    return (became_stale & ready).with_label(label)
+    return ((became_stale | nightly_retry()) & ready).with_label(label)
 
 
 @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def registry_sensor(context: dg.SensorEvaluationContext):
-    """Keep the `papers` and `models` partitions in sync with data/papers.yaml and data/models.yaml.
+    """Keep the `papers` and `models` partitions in sync with data/papers.yaml and data/models.yaml,
+    and record a new data version for every input (registry entry, pipeline.yaml section) that changed.
 
     A newly registered model's partitions become 'newly missing', so the automation conditions
-    generate and score it on its own; ingestion and the index are untouched.
+    generate and score it on its own; ingestion and the index are untouched. An edited input makes
+    exactly the partitions that read it stale, and the automation re-runs those.
     """
     changes = partition_changes(context.instance)
+    observations = observe_changed_inputs(context.instance, {name: change["added"] for name, change in changes.items()})
     requests = []
     for definition in (PAPERS, MODELS):
         change = changes[definition.name]
@@ -44,9 +64,11 @@ def registry_sensor(context: dg.SensorEvaluationContext):
             requests.append(definition.build_add_request(change["added"]))
         for key in change["removed"]:
             requests.append(definition.build_delete_request([key]))
-    if not requests:
-        return dg.SkipReason("registries and partitions agree")
-    return dg.SensorResult(dynamic_partitions_requests=requests)
+    if not requests and not observations:
+        return dg.SkipReason("registries, partitions and input versions agree")
+    for observation in observations:
+        context.log.info(f"input changed: {observation.asset_key.to_user_string()} {observation.partition or ''}")
+    return dg.SensorResult(dynamic_partitions_requests=requests, asset_events=observations)
 
 
 # Declared here so the automation runs by default: Dagster's implicit default sensor starts stopped.

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dagster as dg
-import pandas as pd
 
 from rag_pipeline.contracts import MODEL, PAPER
 from rag_pipeline.datasets import PaperSpec, read_papers
 from rag_pipeline.defs.metadata import log_warnings, ui_metadata
+from rag_pipeline.defs.provenance import partition_materialization
 from rag_pipeline.generate.registry import read_models
 from rag_pipeline.registries import RegistryReport
-from rag_pipeline.stages.outcome import StageOutcome
 
 PAPERS = dg.DynamicPartitionsDefinition(name="papers")
 MODELS = dg.DynamicPartitionsDefinition(name="models")
@@ -72,53 +71,42 @@ def model_and_paper(key) -> tuple[str, str]:
     return key.keys_by_dimension[MODEL], key.keys_by_dimension[PAPER]
 
 
-def run_partitions(context: dg.AssetExecutionContext) -> list[str]:
+def run_partitions(context: dg.AssetExecutionContext) -> list:
     """Every partition key this run materializes: one for an ordinary run, many for a single-run
     backfill (the BackfillPolicy of the model-loading assets), ordered so each model loads once."""
-    keys = [str(key) for key in context.partition_keys]
-    return sorted(keys) if context.has_partition_key_range else keys
+    keys = list(context.partition_keys)
+    if len(keys) > 1 and isinstance(context.assets_def.partitions_def, dg.MultiPartitionsDefinition):
+        keys = [key if isinstance(key, dg.MultiPartitionKey) else PAPER_MODEL.get_partition_key_from_str(key) for key in keys]
+    return sorted(keys, key=str) if context.has_partition_key_range else keys
 
 
-def materialize_each(context: dg.AssetExecutionContext, materialize_one) -> dg.MaterializeResult:
-    """Call `materialize_one(key) -> StageOutcome` for every partition of the run.
+def materialize_each(context: dg.AssetExecutionContext, materialize_one):
+    """Call ``materialize_one(key) -> StageOutcome`` for every partition of the run; yields the events.
 
-    In a single-run backfill one partition's failure does not stop the others: they are all
+    One partition: a MaterializeResult with its content-hash data version. A single-run backfill:
+    one materialization per partition with its own data version and provenance
+    (``defs.provenance``), and one partition's failure does not stop the others: they are all
     generated (and cached), then the step fails naming every failed partition, so a re-run only
-    redoes what failed.
+    redoes what failed. Assets using this declare ``output_required=False``.
     """
     keys = run_partitions(context)
     if len(keys) == 1:
-        return combine_results({keys[0]: log_warnings(context, materialize_one(keys[0]))})
-    results, failures = {}, {}
+        outcome = log_warnings(context, materialize_one(str(keys[0])))
+        yield dg.MaterializeResult(metadata=ui_metadata(outcome.metadata), data_version=dg.DataVersion(outcome.version))
+        return
+    succeeded, failures = [], {}
     for key in keys:
         try:
-            results[key] = log_warnings(context, materialize_one(key))
+            outcome = log_warnings(context, materialize_one(str(key)))
         except Exception as exc:  # noqa: BLE001 - reported below with its partition
-            failures[key] = f"{type(exc).__name__}: {exc}"
-            context.log.error(f"partition {key} failed: {failures[key]}")
+            failures[str(key)] = f"{type(exc).__name__}: {exc}"
+            context.log.error(f"partition {key} failed: {failures[str(key)]}")
+            continue
+        succeeded.append(str(key))
+        yield partition_materialization(context, key, outcome)
     if failures:
         raise dg.Failure(
             description=f"{len(failures)} of {len(keys)} partitions failed: "
             + "; ".join(f"{key}: {message}" for key, message in failures.items()),
-            metadata={"failed": dg.MetadataValue.json(failures), "succeeded": ", ".join(results)},
+            metadata={"failed": dg.MetadataValue.json(failures), "succeeded": ", ".join(succeeded)},
         )
-    return combine_results(results)
-
-
-def combine_results(results: dict[str, StageOutcome]) -> dg.MaterializeResult:
-    """One MaterializeResult for the run's partitions.
-
-    A single partition keeps its content-hash data version. A single-run backfill records the
-    per-partition figures as a table and lets Dagster derive each partition's version from code and
-    input versions (one explicit version cannot describe several partitions).
-    """
-    if len(results) == 1:
-        (outcome,) = results.values()
-        return dg.MaterializeResult(metadata=ui_metadata(outcome.metadata), data_version=dg.DataVersion(outcome.version))
-    rows = [
-        {"partition": key, **{k: v for k, v in outcome.metadata.items() if isinstance(v, (int, float, str))}}
-        for key, outcome in results.items()
-    ]
-    return dg.MaterializeResult(
-        metadata={"partitions": len(results), "per_partition": dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False))}
-    )

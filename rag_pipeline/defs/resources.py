@@ -21,6 +21,7 @@ from rag_pipeline.config import (
     ChunkingConfig,
     EmbedderConfig,
     JudgeConfig,
+    LanguageConfig,
     PipelineConfig,
     RerankerConfig,
     RetrievalConfig,
@@ -28,6 +29,7 @@ from rag_pipeline.config import (
     load_pipeline_config,
     section_class,
 )
+from rag_pipeline.defs.runs import RunSupervisor, supervise_run
 from rag_pipeline.index.embedders import load_embedder
 from rag_pipeline.index.rerankers import load_reranker
 from rag_pipeline.index.vector_store import make_chroma_client
@@ -35,9 +37,24 @@ from rag_pipeline.settings import StatePaths, state_paths
 
 
 class StateResource(dg.ConfigurableResource):
-    """The state directory (artifacts, Chroma, caches); default $RAG_PIPELINE_HOME or ./.rag_state."""
+    """The state directory (artifacts, Chroma, caches); default $RAG_PIPELINE_HOME or ./.rag_state.
+
+    Every run that writes the state owns it through this resource: when the run starts (before any
+    step waits on a pool) it records its process, cleans up after runs whose process died, and keeps
+    a heartbeat and a watch on its waiting steps until it ends (rag_pipeline.defs.runs).
+    """
 
     state_dir: str | None = None
+    _supervisor: RunSupervisor | None = pydantic.PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if context.instance is not None and context.dagster_run is not None:
+            report = context.log.warning if context.log is not None else print
+            self._supervisor = supervise_run(context.instance, context.dagster_run, report)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._supervisor is not None:
+            self._supervisor.stop()
 
     def paths(self) -> StatePaths:
         return state_paths(self.state_dir)
@@ -52,13 +69,26 @@ class StateResource(dg.ConfigurableResource):
         return ContentCache(self.paths().judge_cache)
 
 
+# Each section as pipeline.yaml held it when the Definitions were loaded (resources_from_config).
+_LOADED_SECTIONS: dict[str, Section] = {}
+
+
 class SectionResource(dg.ConfigurableResource):
-    """A resource whose fields are one configuration section's; ``section()`` validates them."""
+    """A resource whose fields are one configuration section's; ``section()`` validates them.
+
+    pipeline.yaml is read again when a run uses the section, unless the run's launchpad overrides
+    a field: a long-running code server (``make ui``) then runs with the file as it is now, the
+    same values its observed input versions describe.
+    """
 
     section_type: ClassVar[type[Section]]
+    yaml_section: str = ""  # the pipeline.yaml section this resource follows ("" = its fields only)
 
     def section(self):
-        return self.section_type.from_dict({name: getattr(self, name) for name in self.section_type.model_fields})
+        configured = self.section_type.from_dict({name: getattr(self, name) for name in self.section_type.model_fields})
+        if self.yaml_section and _LOADED_SECTIONS.get(self.yaml_section) == configured:
+            return getattr(load_pipeline_config(), self.yaml_section)
+        return configured
 
 
 def section_resource(section_type: type[Section], behaviour: type[SectionResource], name: str) -> type[SectionResource]:
@@ -107,17 +137,23 @@ EmbedderResource = section_resource(EmbedderConfig, _Embedder, "EmbedderResource
 RerankerResource = section_resource(RerankerConfig, _Reranker, "RerankerResource")
 ChromaResource = section_resource(ChromaConfig, _Chroma, "ChromaResource")
 JudgeResource = section_resource(JudgeConfig, SectionResource, "JudgeResource")
+LanguageResource = section_resource(LanguageConfig, SectionResource, "LanguageResource")
 
 RESOURCE_OF_SECTION_TYPE = {
     resource.section_type: resource
-    for resource in (ChunkingResource, RetrievalResource, EmbedderResource, RerankerResource, ChromaResource, JudgeResource)
+    for resource in (ChunkingResource, RetrievalResource, EmbedderResource, RerankerResource, ChromaResource, JudgeResource,
+                     LanguageResource)
 }
 
 
 def resources_from_config(config: PipelineConfig | None = None) -> dict:
     """The resource set of a run: one resource per pipeline.yaml section (same name), plus the state directory."""
-    config = load_pipeline_config() if config is None else config
     resources = {"state": StateResource()}
+    from_file = config is None
+    config = load_pipeline_config() if from_file else config
     for name in PipelineConfig.model_fields:
-        resources[name] = RESOURCE_OF_SECTION_TYPE[section_class(name)](**getattr(config, name).as_dict())
+        follow = ""
+        if from_file:  # follows the file as it changes; an explicit configuration is used as given
+            _LOADED_SECTIONS[name], follow = getattr(config, name), name
+        resources[name] = RESOURCE_OF_SECTION_TYPE[section_class(name)](yaml_section=follow, **getattr(config, name).as_dict())
     return resources

@@ -14,8 +14,10 @@ import dagster as dg
 from tqdm import tqdm
 
 from rag_pipeline import contracts
-from rag_pipeline.artifacts import ArtifactStore
+from rag_pipeline.defs import runs
+from rag_pipeline.defs.inputs.assets import record_observations
 from rag_pipeline.defs.partitions import model_paper_key, sync_registry_partitions
+from rag_pipeline.defs.staleness import stale_or_missing
 from rag_pipeline.settings import state_paths
 
 INSTANCE_CONFIG = """\
@@ -27,6 +29,18 @@ concurrency:
 telemetry:
   enabled: false
 """
+# Dagster's run monitoring (in the daemon, `make ui`): frees the pool slots of runs that ended without
+# freeing them and fails runs stuck starting or canceling. Runs whose process died are cleaned up by
+# the next run (rag_pipeline.defs.runs), with or without the daemon.
+RUN_MONITORING_CONFIG = """\
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 60
+  poll_interval_seconds: 30
+  free_slots_after_run_end_seconds: 30
+"""
+INSTANCE_CONFIG += RUN_MONITORING_CONFIG
 
 
 def instance_home() -> Path:
@@ -84,22 +98,61 @@ def materialize_partitions(
     resources = resources if resources is not None else dict(defs.resources)
     graph = [*defs.assets, *defs.asset_checks]
     for key in tqdm(partition_keys, desc=label, disable=not progress, unit="partition"):
-        result = dg.materialize(
-            graph,
-            selection=selection,
-            partition_key=key,
-            instance=instance,
-            resources=resources,
-            raise_on_error=False,
-            tags={"rag_pipeline/launched_by": "cli"},
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        )
+        signals_before = len(runs.RECEIVED)
+        try:
+            result = dg.materialize(
+                graph,
+                selection=selection,
+                partition_key=key,
+                instance=instance,
+                resources=resources,
+                raise_on_error=False,
+                # The owning process (stale-run cleanup) and this invocation (what an interrupt left undone).
+                tags={runs.LAUNCHED_BY_TAG: "cli", runs.SESSION_TAG: runs.SESSION, runs.STAGE_TAG: label,
+                      **runs.owner_tags()},
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            )
+        except runs.Interrupted as interrupt:  # outside Dagster's own interrupt handling
+            runs.cancel_runs(instance, [], interrupt.signal_name)
+            raise
+        received = runs.RECEIVED[signals_before:]
+        if received or runs.was_interrupted(result):
+            signal_name = received[-1] if received else "SIGINT"
+            runs.cancel_runs(instance, [result.run_id], signal_name)
+            raise runs.Interrupted(signal_name)
         name = str(key)
         if result.success:
             summary.succeeded.append(name)
         else:
             summary.failed[name] = _failure_message(result)
     return summary
+
+
+def blocked_papers(defs: dg.Definitions, instance: dg.DagsterInstance, papers: list[str]) -> dict[str, str]:
+    """Papers a blocking check of `defs` holds back, with why: the check's latest evaluation for the
+    paper failed with ERROR severity and still describes the paper's latest materialization of the
+    checked asset (a re-materialization, fixed or not, re-runs the check). Dagster itself skips the
+    steps downstream of a failed blocking check only within the run that ran it."""
+    from dagster._core.event_api import PartitionKeyFilter  # the filter of the storage's check queries
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+    keys = [spec.key for checks in defs.asset_checks for spec in checks.check_specs if spec.blocking]
+    if not keys or not papers:
+        return {}
+    storage = instance.event_log_storage
+    reasons: dict[str, list[str]] = {}
+    for info in storage.get_asset_check_partition_info(keys, partition_keys=list(papers)):
+        if info.latest_execution_status != AssetCheckExecutionRecordStatus.FAILED or not info.is_current:
+            continue
+        record = storage.get_latest_asset_check_execution_by_key(
+            [info.check_key], partition_filter=PartitionKeyFilter(key=info.partition_key)
+        ).get(info.check_key)
+        evaluation = record.evaluation if record else None
+        if evaluation is None or evaluation.severity != dg.AssetCheckSeverity.ERROR:
+            continue
+        check = f"{info.check_key.asset_key.to_user_string()}:{info.check_key.name}"
+        reasons.setdefault(info.partition_key, []).append(f"{check}: {evaluation.description or 'failed'}")
+    return {paper: "blocked by check " + " | ".join(sorted(found)) for paper, found in reasons.items()}
 
 
 INGEST_SELECTION = [asset.name for asset in contracts.INGEST_ASSETS]
@@ -121,18 +174,27 @@ def run_pipeline(
     """The whole graph for a selection: ingest `papers`, generate `models` on them, load the
     recorded study (`study_models` × `study_papers`, which need no ingestion), judge, leaderboard.
 
-    Papers whose retrievals are already stored are not ingested again unless `reingest`.
+    The registries and configuration are observed first (their versions are inputs of the graph);
+    then only stale or missing partitions run, as the UI would mark them, so a second run with
+    nothing changed runs nothing. `reingest` ingests the papers again regardless.
     """
     sync_registry_partitions(instance)
-    store = ArtifactStore(state_paths().artifacts)
-    stored = [p for p in papers if not reingest and store.exists(contracts.RETRIEVALS.name, p)]
-    summary = materialize_partitions(defs, instance, INGEST_SELECTION, [p for p in papers if p not in stored], "ingest", resources, progress)
-    ingested = [p for p in papers if p in summary.succeeded or p in stored]
+    record_observations(instance)
+    to_ingest = list(papers) if reingest else stale_or_missing(defs, instance, INGEST_SELECTION, list(papers))
+    summary = materialize_partitions(defs, instance, INGEST_SELECTION, to_ingest, "ingest", resources, progress)
+    blocked = blocked_papers(defs, instance, papers)  # a failed blocking check stops the paper here, with why
+    summary.failed.update(blocked)
+    ingested = [p for p in papers if p not in summary.failed and p not in blocked]
     keys = [model_paper_key(m, p) for m in models for p in ingested]
     keys += [model_paper_key(m, p) for m in study_models for p in study_papers]
-    summary.merge(materialize_partitions(defs, instance, GENERATION_SELECTION, keys, "generate", resources, progress))
+    summary.merge(materialize_partitions(defs, instance, GENERATION_SELECTION, stale_or_missing(defs, instance, GENERATION_SELECTION, keys),
+                                         "generate", resources, progress))
     if judge:
         judged = sorted(set(ingested) | set(study_papers))
+        judged = stale_or_missing(defs, instance, [contracts.JUDGMENTS.name], judged)
         summary.merge(materialize_partitions(defs, instance, [contracts.JUDGMENTS.name], judged, "judge", resources, progress))
-    summary.merge(materialize_partitions(defs, instance, [contracts.LEADERBOARD.name], [None], "leaderboard", resources, progress))
+    # The leaderboard reads every partition (more than Dagster tracks staleness through): rebuilt
+    # whenever anything ran or it is missing.
+    if summary.succeeded or summary.failed or stale_or_missing(defs, instance, [contracts.LEADERBOARD.name], [None]):
+        summary.merge(materialize_partitions(defs, instance, [contracts.LEADERBOARD.name], [None], "leaderboard", resources, progress))
     return summary

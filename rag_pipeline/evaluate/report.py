@@ -268,12 +268,15 @@ def write_report(
     study: pd.DataFrame | None = None,
     reliability: dict[str, dict] | None = None,
     title: str = "RAG по научным статьям: сравнение моделей",
+    retired: pd.DataFrame | None = None,
 ) -> Path:
     """Write the leaderboard as one self-contained HTML file (atomically) and return its path.
 
     ``tables``: ``build_leaderboard_by_collection``'s output (every table has ``collection``);
     ``study``: ``verify_study()`` (the notebook's numbers beside ours); ``reliability``:
-    ``judge_reliability(...)`` per collection. Raises ValueError for a table without ``collection``.
+    ``judge_reliability(...)`` per collection; ``retired``: models and papers removed from the
+    registries whose results are still stored (listed, never ranked). Raises ValueError for a table
+    without ``collection``.
     """
     reliability = reliability or {}
     collections = _collections(tables, reliability)
@@ -291,7 +294,11 @@ def write_report(
         "<h2>Эталонное исследование: числа ноутбука и наши</h2>",
         _table(study, ["part", "metric", "model", "item_id", "notebook", "ours", "abs_diff", "exact", "note"],
                row_class=lambda r: "" if r.get("exact") else "miss", digits=6)
-        if study is not None else '<p class="muted">не передано</p>',
+        if study is not None else '<p class="muted">не все статьи исследования есть в data/papers.yaml: сверка не выполнялась</p>',
+        "<h2>Выведены из сравнения</h2>",
+        ('<p class="muted">Модели и статьи, удалённые из реестров: их результаты хранятся, но не входят '
+         "в рейтинги, интервалы и вердикты судьи.</p>" + _table(retired))
+        if retired is not None and not retired.empty else '<p class="muted">нет</p>',
         "<h2>Сбои</h2>",
         _table(get("failures")),
         "<h2>Сигнатуры метрик</h2>",

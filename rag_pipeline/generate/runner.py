@@ -4,13 +4,14 @@ The cache key of an item is everything that determines its output: the model's i
 rendered prompt (model-independent plain rendering, so a look-up needs no tokenizer) and the task;
 recorded outputs are looked up by item, so their key includes the item id. Hits are returned
 without loading the model (``cache_hit=True``, the originally measured latency kept). Failures are
-rows with ``error`` and are not cached: they are retried on the next run.
+rows with ``error`` and are not cached: they are retried on the next run. Outputs are cached as
+each batch completes, so a run killed mid-generation loses at most the batch in flight.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from rag_pipeline.cache import ContentCache
 from rag_pipeline.generate.backends import Backend, GenerationResult, load_backend
@@ -79,7 +80,7 @@ def generation_id(key: str, request: GenerationRequest) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _row(
@@ -172,18 +173,27 @@ def run_generation(
             active = pool.get(spec, state)
         else:
             active = load_backend(spec, state)
+        kept: set[int] = set()
+
+        def keep(positions: list[int], results: list[GenerationResult]) -> None:
+            # Cached as each batch completes: a crash or an interrupt loses only the batch in flight.
+            for position, result in zip(positions, results):
+                index = misses[position]
+                row = _row(spec, requests[index], keys[index], _result_values(result, active), cache_hit=False)
+                if not row.error:
+                    cache.put(keys[index], {field: getattr(row, field) for field in _CACHED_FIELDS})
+                rows[index] = row
+                kept.add(position)
+
         try:
-            results = active.generate([requests[i] for i in misses], progress=progress)
+            results = active.generate([requests[i] for i in misses], progress=progress, on_batch=keep)
             if len(results) != len(misses):
                 raise RuntimeError(
                     f"backend of {spec.name!r} returned {len(results)} results for {len(misses)} requests"
                 )
-            for index, result in zip(misses, results):
-                values = _result_values(result, active)
-                row = _row(spec, requests[index], keys[index], values, cache_hit=False)
-                if not row.error:
-                    cache.put(keys[index], {field: getattr(row, field) for field in _CACHED_FIELDS})
-                rows[index] = row
+            for position, result in enumerate(results):
+                if position not in kept:  # a backend that reported no batches
+                    keep([position], [result])
             out_of_memory = [result.error for result in results if result.out_of_memory]
             if out_of_memory:
                 # The partition fails (what was stored before stays); the rows that did generate are cached.

@@ -197,3 +197,13 @@ def retrieve_from_dir(
         }
         for row in frame.to_dict("records")
     ]
+
+
+def questions_without_kept_chunk(retrievals: pd.DataFrame, question_ids: Sequence[str]) -> list[str]:
+    """The ids among ``question_ids`` that have no kept candidate with text in ``retrievals``
+    (in the given order): an answer to them would have no context."""
+    if retrievals.empty:
+        return list(question_ids)
+    kept = retrievals[retrievals["kept"].astype(bool) & (retrievals["text"].fillna("").astype(str).str.strip() != "")]
+    with_context = set(kept["question_id"].astype(str))
+    return [question_id for question_id in question_ids if question_id not in with_context]

@@ -171,3 +171,29 @@ def chunks_to_frame(chunks: list[Chunk]) -> pd.DataFrame:
     for column in ("chunk_id", "paper_id", "text", "section"):
         frame[column] = frame[column].astype(object)
     return frame
+
+
+def offset_problems(paper_id: str, text: str, chunks: pd.DataFrame) -> list[str]:
+    """What is wrong with a paper's stored chunks against its cleaned ``text`` ([] when nothing).
+
+    The invariants ``chunk_text`` guarantees, each broken one a sentence naming the chunk: ids are
+    ``{paper}:{i}`` with ``index == i`` in row order; ``0 <= start < end <= len(text)``;
+    ``text[start:end]`` is the chunk's text; and both ``start`` and ``end`` strictly increase from
+    one chunk to the next (neighbours may overlap, but a chunk never starts or ends at or before
+    its predecessor does).
+    """
+    problems: list[str] = []
+    previous: tuple[int, int] | None = None
+    for position, row in enumerate(chunks.itertuples(index=False)):
+        chunk_id, start, end = str(row.chunk_id), int(row.start), int(row.end)
+        expected_id = f"{paper_id}:{position}"
+        if chunk_id != expected_id or int(row.index) != position:
+            problems.append(f"{chunk_id} (index {row.index}) at row {position}: expected id {expected_id!r}")
+        if not 0 <= start < end <= len(text):
+            problems.append(f"{chunk_id}: offsets [{start}, {end}) are not a non-empty span of the {len(text)}-character text")
+        elif text[start:end] != row.text:
+            problems.append(f"{chunk_id}: text[{start}:{end}] is not the chunk's text")
+        if previous is not None and not (start > previous[0] and end > previous[1]):
+            problems.append(f"{chunk_id}: offsets [{start}, {end}) do not advance past the previous chunk's {list(previous)}")
+        previous = (start, end)
+    return problems

@@ -18,7 +18,7 @@ from rag_pipeline.index.embedders import Embedder
 from rag_pipeline.reporting import LeaderboardResult, build_all
 from rag_pipeline.settings import StatePaths
 from rag_pipeline.stages.generation import model_spec, stored_generations
-from rag_pipeline.stages.outcome import FilePath, Json, Markdown, StageOutcome, frame_version
+from rag_pipeline.stages.outcome import FilePath, Json, Markdown, StageOutcome, artifact_metadata, frame_version
 
 
 def references_for(paper: str) -> dict[str, str]:
@@ -32,10 +32,11 @@ def references_for(paper: str) -> dict[str, str]:
 
 def score_partition(store: ArtifactStore, embedder: Embedder, model: str, paper: str) -> StageOutcome:
     """One row per generation × metric of a partition, each with its signature."""
-    generations = stored_generations(store, model, paper)
-    frame = score_generations(generations, references_for(paper), embedder=embedder) if not generations.empty else pd.DataFrame()
-    store.write_frame(contracts.GENERATION_METRICS.name, model, paper, frame=frame)
-    metadata: dict = {"rows": len(frame), "generations": len(generations)}
+    with store.writing(contracts.GENERATION_METRICS.name, model, paper) as out:
+        generations = stored_generations(out, model, paper)
+        frame = score_generations(generations, references_for(paper), embedder=embedder) if not generations.empty else pd.DataFrame()
+        out.write_frame(frame)
+    metadata: dict = {"rows": len(frame), "generations": len(generations), **artifact_metadata(out)}
     if not frame.empty:
         ok = frame[frame["error"] == ""]
         metadata["failed"] = int((frame["error"] != "").sum())
@@ -48,17 +49,20 @@ def judge_partition(
     store: ArtifactStore, judge: JudgeConfig, paper: str, pool: ModelPool, paths: StatePaths, cache: ContentCache
 ) -> StageOutcome:
     """The judge's verdicts over every registered model's outputs of one paper."""
-    generations = pd.concat(
-        [stored_generations(store, spec.name, paper) for spec in load_models()] or [pd.DataFrame()], ignore_index=True
-    )
-    if not judge.enabled or generations.empty:
-        frame = pd.DataFrame()
-        note = "judge disabled" if not judge.enabled else "no generations for this paper yet"
-    else:
-        frame = judge_paper(generations, paper, judge, pool, paths, cache)
-        note = ""
-    store.write_frame(contracts.JUDGMENTS.name, paper, frame=frame)
-    metadata: dict = {"verdicts": len(frame), "judge": judge.model, "modes": ", ".join(judge.modes)}
+    with store.writing(contracts.JUDGMENTS.name, paper) as out:
+        # Registered models only: a model removed from the registry is retired from the comparison.
+        generations = pd.concat(
+            [stored_generations(out, spec.name, paper) for spec in load_models()] or [pd.DataFrame()], ignore_index=True
+        )
+        if not judge.enabled or generations.empty:
+            frame = pd.DataFrame()
+            note = "judge disabled" if not judge.enabled else "no generations for this paper yet"
+        else:
+            frame = judge_paper(generations, paper, judge, pool, paths, cache)
+            note = ""
+        out.write_frame(frame)
+    metadata: dict = {"verdicts": len(frame), "judge": judge.model, "modes": ", ".join(judge.modes),
+                      **artifact_metadata(out)}
     if note:
         metadata["note"] = note
     if not frame.empty and "abstained" in frame.columns:
@@ -104,6 +108,8 @@ def build_leaderboard(store: ArtifactStore, paths: StatePaths, inputs: dict | No
             "tables": Json({name: len(table) for name, table in result.tables.items()}),
             "models": int(headline["model"].nunique()) if "model" in headline.columns else 0,
             "leaderboard": Markdown(result.markdown),
+            "retired": Markdown(result.retired.to_markdown(index=False) if not result.retired.empty else "none"),
+            "artifact_version": result.artifact_version,
         },
         version=result.version,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from rag_pipeline import contracts
-from rag_pipeline.artifacts import ArtifactStore
+from rag_pipeline.artifacts import ArtifactStore, Draft
 from rag_pipeline.cache import ContentCache
 from rag_pipeline.datasets import questions_for_paper
 from rag_pipeline.generate.pool import ModelPool
@@ -19,7 +19,7 @@ from rag_pipeline.generate.requests import answer_requests, summary_requests
 from rag_pipeline.generate.runner import run_generation
 from rag_pipeline.generate.types import GenerationRequest, rows_to_frame
 from rag_pipeline.settings import StatePaths
-from rag_pipeline.stages.outcome import StageError, StageOutcome, frame_preview, frame_version
+from rag_pipeline.stages.outcome import StageError, StageOutcome, artifact_metadata, frame_preview, frame_version
 
 
 def model_spec(model: str) -> ModelSpec:
@@ -35,9 +35,9 @@ def needs_ingested_inputs(spec: ModelSpec) -> bool:
     return spec.backend != "recorded"
 
 
-def summary_requests_for(spec: ModelSpec, paper: str, store: ArtifactStore) -> list[GenerationRequest]:
+def summary_requests_for(spec: ModelSpec, paper: str, inputs: Draft) -> list[GenerationRequest]:
     try:
-        sections = store.read_json(contracts.PAPER_TEXT.name, paper)
+        sections = inputs.read_json(contracts.PAPER_TEXT.name, paper)
     except FileNotFoundError:
         if needs_ingested_inputs(spec):
             raise StageError(f"paper {paper!r}: paper_text is not materialized; materialize the ingest assets first") from None
@@ -45,9 +45,9 @@ def summary_requests_for(spec: ModelSpec, paper: str, store: ArtifactStore) -> l
     return summary_requests(spec, paper, sections.get("abstract", ""), sections.get("conclusion", ""))
 
 
-def answer_requests_for(spec: ModelSpec, paper: str, store: ArtifactStore) -> list[GenerationRequest]:
+def answer_requests_for(spec: ModelSpec, paper: str, inputs: Draft) -> list[GenerationRequest]:
     try:
-        frame = store.read_frame(contracts.RETRIEVALS.name, paper)
+        frame = inputs.read_frame(contracts.RETRIEVALS.name, paper)
     except FileNotFoundError:
         if needs_ingested_inputs(spec):
             raise StageError(f"paper {paper!r}: retrievals are not materialized; materialize the ingest assets first") from None
@@ -71,13 +71,15 @@ def generate_partition(
     asset = contracts.GENERATION_ASSET_OF_TASK[task]
     spec = model_spec(model)
     if task not in spec.tasks:
-        store.write_frame(asset.name, model, paper, frame=rows_to_frame([]))
+        with store.writing(asset.name, model, paper) as out:
+            out.write_frame(rows_to_frame([]))
         note = f"model {model!r} does not do the {task} task (tasks: {', '.join(spec.tasks)})"
-        return StageOutcome(metadata={"rows": 0, "note": note}, version="not-applicable")
-    requests = REQUEST_BUILDERS[task](spec, paper, store)
-    rows = run_generation(spec, requests, cache=cache, pool=pool, state=paths)
-    frame = rows_to_frame(rows)
-    store.write_frame(asset.name, model, paper, frame=frame)
+        return StageOutcome(metadata={"rows": 0, "note": note, **artifact_metadata(out)}, version="not-applicable")
+    with store.writing(asset.name, model, paper) as out:
+        requests = REQUEST_BUILDERS[task](spec, paper, out)
+        rows = run_generation(spec, requests, cache=cache, pool=pool, state=paths)
+        frame = rows_to_frame(rows)
+        out.write_frame(frame)
     failed = frame[frame["error"] != ""] if not frame.empty else frame
     ok = frame[frame["error"] == ""] if not frame.empty else frame
     return StageOutcome(
@@ -91,19 +93,23 @@ def generate_partition(
             "model": model,
             "backend": spec.backend,
             "preview": frame_preview(frame, ["item_id", "output", "latency_s", "cache_hit", "error"], width=120),
+            **artifact_metadata(out),
         },
         version=frame_version(frame, asset.version_columns),
         warnings=[f"{model} × {paper} item {row.item_id}: {row.error}" for row in failed.itertuples()],
     )
 
 
-def stored_generations(store: ArtifactStore, model: str | None = None, paper: str | None = None) -> pd.DataFrame:
-    """Generation rows of both tasks: one partition's (``model`` and ``paper``) or every stored one."""
+def stored_generations(
+    store: ArtifactStore | Draft, model: str | None = None, paper: str | None = None, partitions: list | None = None
+) -> pd.DataFrame:
+    """Generation rows of both tasks: one partition's (``model`` and ``paper``; through a draft, its
+    versions are recorded as inputs), those of ``partitions`` or every stored one."""
     frames = []
     for asset in contracts.GENERATION_ASSETS:
         if model is None:
-            frames.append(store.read_all_frames(asset.name))
-        elif store.exists(asset.name, model, paper):
+            frames.append(store.read_all_frames(asset.name, partitions=partitions))
+        elif store.has_input(asset.name, model, paper) if isinstance(store, Draft) else store.exists(asset.name, model, paper):
             frames.append(store.read_frame(asset.name, model, paper))
     frames = [frame for frame in frames if not frame.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -30,6 +30,7 @@ from rag_pipeline.stages.outcome import (
     StageError,
     StageOutcome,
     Url,
+    artifact_metadata,
     frame_preview,
     frame_version,
 )
@@ -45,20 +46,19 @@ def fetch_paper(store: ArtifactStore, paper_id: str) -> StageOutcome:
         raise StageError(f"paper {paper_id!r} is not in data/papers.yaml (removed from the registry?)")
     if registry[paper_id].source_error:
         raise InvalidSourceError(paper_id, registry[paper_id].source_error)
-    target_dir = store.path(PDF.name, paper_id, suffix=".pdf").parent
-    record = fetch_pdf(registry[paper_id], target_dir)
-    info = {
-        "paper_id": paper_id,
-        "sha256": record.sha256,
-        "n_bytes": record.n_bytes,
-        "n_pages": record.n_pages,
-        "source_url": record.source_url,
-        "arxiv_id": record.arxiv_id,
-        "arxiv_version": record.arxiv_version,
-        "title": record.title,
-        "path": str(record.path),
-    }
-    store.write_json(PDF.name, paper_id, obj=info)
+    with store.writing(PDF.name, paper_id) as out:
+        record = fetch_pdf(registry[paper_id], out.dir, file_name=out.file(".pdf").name)
+        info = {
+            "paper_id": paper_id,
+            "sha256": record.sha256,
+            "n_bytes": record.n_bytes,
+            "n_pages": record.n_pages,
+            "source_url": record.source_url,
+            "arxiv_id": record.arxiv_id,
+            "arxiv_version": record.arxiv_version,
+            "title": record.title,
+        }
+        out.write_json(info)
     return StageOutcome(
         metadata={
             "sha256": record.sha256,
@@ -67,7 +67,8 @@ def fetch_paper(store: ArtifactStore, paper_id: str) -> StageOutcome:
             "bytes": record.n_bytes,
             "arxiv_version": record.arxiv_version or "",
             "title": record.title or "",
-            "path": FilePath(str(record.path)),
+            "path": FilePath(str(store.path(PDF.name, paper_id, suffix=".pdf"))),
+            **artifact_metadata(out),
         },
         version=record.sha256,
     )
@@ -75,13 +76,14 @@ def fetch_paper(store: ArtifactStore, paper_id: str) -> StageOutcome:
 
 def convert_paper(store: ArtifactStore, paper_id: str) -> StageOutcome:
     """The PDF converted to markdown by pymupdf4llm."""
-    pdf = store.path(PDF.name, paper_id, suffix=".pdf")
-    if not pdf.exists():
-        raise StageError(f"paper {paper_id!r}: {PDF.name} is not materialized yet ({pdf})")
-    started = time.perf_counter()
-    markdown = pdf_to_markdown(pdf, paper_id=paper_id)
-    seconds = time.perf_counter() - started
-    path = store.write_text(MARKDOWN.name, paper_id, text=markdown)
+    if not store.exists(PDF.name, paper_id, suffix=".pdf"):
+        raise StageError(f"paper {paper_id!r}: {PDF.name} is not materialized yet")
+    with store.writing(MARKDOWN.name, paper_id) as out:
+        started = time.perf_counter()
+        markdown = pdf_to_markdown(out.input_path(PDF.name, paper_id, suffix=".pdf"), paper_id=paper_id)
+        seconds = time.perf_counter() - started
+        out.write_text(markdown)
+    path = store.path(MARKDOWN.name, paper_id, suffix=".md")
     return StageOutcome(
         metadata={
             "chars": len(markdown),
@@ -89,6 +91,7 @@ def convert_paper(store: ArtifactStore, paper_id: str) -> StageOutcome:
             "seconds": round(seconds, 3),
             "preview": Markdown(markdown[:1500]),
             "path": FilePath(str(path)),
+            **artifact_metadata(out),
         },
         version=content_hash(markdown),
     )
@@ -96,16 +99,17 @@ def convert_paper(store: ArtifactStore, paper_id: str) -> StageOutcome:
 
 def clean_paper(store: ArtifactStore, paper_id: str) -> StageOutcome:
     """Markdown cut at References and cleaned; abstract and conclusion found (a missing one is recorded)."""
-    processed = process_markdown(store.read_text(MARKDOWN.name, paper_id))
-    sections = {
-        "abstract": processed.sections.abstract,
-        "conclusion": processed.sections.conclusion,
-        "missing": list(processed.sections.missing),
-        "headings": list(processed.sections.headings),
-        "references_heading": processed.references_heading,
-    }
-    store.write_text(TEXT.name, paper_id, text=processed.text)
-    store.write_json(TEXT.name, paper_id, obj=sections)
+    with store.writing(TEXT.name, paper_id) as out:
+        processed = process_markdown(out.read_text(MARKDOWN.name, paper_id))
+        sections = {
+            "abstract": processed.sections.abstract,
+            "conclusion": processed.sections.conclusion,
+            "missing": list(processed.sections.missing),
+            "headings": list(processed.sections.headings),
+            "references_heading": processed.references_heading,
+        }
+        out.write_text(processed.text)
+        out.write_json(sections)
     missing = processed.sections.missing
     return StageOutcome(
         metadata={
@@ -116,6 +120,7 @@ def clean_paper(store: ArtifactStore, paper_id: str) -> StageOutcome:
             "sections_missing": ", ".join(missing) or "none",
             "abstract": Markdown(processed.sections.abstract[:800] or "_missing_"),
             "conclusion": Markdown(processed.sections.conclusion[:800] or "_missing_"),
+            **artifact_metadata(out),
         },
         version=content_hash([processed.text, sections]),
         warnings=[f"paper {paper_id!r}: sections not found: {', '.join(missing)}"] if missing else [],
@@ -124,11 +129,12 @@ def clean_paper(store: ArtifactStore, paper_id: str) -> StageOutcome:
 
 def chunk_paper(store: ArtifactStore, paper_id: str, chunking: ChunkingConfig) -> StageOutcome:
     """Markdown-aware chunks with ids ``{paper}:{i}``, section and character offsets."""
-    text = store.read_text(TEXT.name, paper_id)
-    frame = chunks_to_frame(chunk_text(paper_id, text, chunking.chunk_size, chunking.chunk_overlap))
-    if frame.empty:
-        raise StageError(f"paper {paper_id!r}: the cleaned text produced no chunks")
-    store.write_frame(CHUNKS.name, paper_id, frame=frame)
+    with store.writing(CHUNKS.name, paper_id) as out:
+        text = out.read_text(TEXT.name, paper_id)
+        frame = chunks_to_frame(chunk_text(paper_id, text, chunking.chunk_size, chunking.chunk_overlap))
+        if frame.empty:
+            raise StageError(f"paper {paper_id!r}: the cleaned text produced no chunks")
+        out.write_frame(frame)
     lengths = frame["text"].str.len()
     return StageOutcome(
         metadata={
@@ -139,6 +145,7 @@ def chunk_paper(store: ArtifactStore, paper_id: str, chunking: ChunkingConfig) -
             "chunk_overlap": chunking.chunk_overlap,
             "sections": Markdown(frame["section"].replace("", "(none)").value_counts().head(12).to_frame("chunks").to_markdown()),
             "preview": frame_preview(frame, ["chunk_id", "section", "start", "end", "text"]),
+            **artifact_metadata(out),
         },
         version=frame_version(frame, CHUNKS.version_columns),
     )
@@ -146,15 +153,16 @@ def chunk_paper(store: ArtifactStore, paper_id: str, chunking: ChunkingConfig) -
 
 def index_paper(store: ArtifactStore, paper_id: str, embedder: Embedder, chroma_client, chroma: ChromaConfig) -> StageOutcome:
     """The paper's chunks embedded and upserted into Chroma: afterwards it holds exactly its current chunks."""
-    chunks = store.read_frame(CHUNKS.name, paper_id)
-    index = PaperIndex(chroma_client, embedder, collection_prefix=chroma.collection_prefix)
-    started = time.perf_counter()
-    count = index.upsert_paper(paper_id, chunks)
-    seconds = time.perf_counter() - started
-    if count != len(chunks):
-        raise StageError(f"paper {paper_id!r}: Chroma holds {count} chunks after upsert, expected {len(chunks)}")
-    signature = embedder.signature()
-    store.write_json(INDEX.name, paper_id, obj={"paper_id": paper_id, "count": count, "embedder": signature})
+    with store.writing(INDEX.name, paper_id) as out:
+        chunks = out.read_frame(CHUNKS.name, paper_id)
+        index = PaperIndex(chroma_client, embedder, collection_prefix=chroma.collection_prefix)
+        started = time.perf_counter()
+        count = index.upsert_paper(paper_id, chunks)
+        seconds = time.perf_counter() - started
+        if count != len(chunks):
+            raise StageError(f"paper {paper_id!r}: Chroma holds {count} chunks after upsert, expected {len(chunks)}")
+        signature = embedder.signature()
+        out.write_json({"paper_id": paper_id, "count": count, "embedder": signature})
     return StageOutcome(
         metadata={
             "chunks_indexed": count,
@@ -163,6 +171,7 @@ def index_paper(store: ArtifactStore, paper_id: str, embedder: Embedder, chroma_
             "chroma_mode": chroma.mode,
             "seconds": round(seconds, 3),
             "chunks_per_s": round(count / seconds, 1) if seconds > 0 else 0.0,
+            **artifact_metadata(out),
         },
         version=content_hash([frame_version(chunks, ["chunk_id", "text"]), signature]),
     )
@@ -180,9 +189,11 @@ def retrieve_for_paper(
 ) -> StageOutcome:
     """Per question of the paper: top-k candidates of this paper, reranked, top-n kept; all scores recorded."""
     questions = questions_for_paper(paper_id)
-    index = PaperIndex(chroma_client, embedder, collection_prefix=chroma.collection_prefix)
-    frame = retrieve_many(index, reranker, paper_id, questions, top_k=retrieval.top_k, top_n=retrieval.top_n)
-    store.write_frame(RETRIEVALS.name, paper_id, frame=frame)
+    with store.writing(RETRIEVALS.name, paper_id) as out:
+        out.input_ref(INDEX.name, paper_id)  # the indexed chunks these retrievals were drawn from
+        index = PaperIndex(chroma_client, embedder, collection_prefix=chroma.collection_prefix)
+        frame = retrieve_many(index, reranker, paper_id, questions, top_k=retrieval.top_k, top_n=retrieval.top_n)
+        out.write_frame(frame)
     kept = frame[frame["kept"]] if not frame.empty else frame
     return StageOutcome(
         metadata={
@@ -193,6 +204,7 @@ def retrieve_for_paper(
             "top_n": retrieval.top_n,
             "reranker": "none" if reranker_config.kind == "none" else f"{reranker_config.kind}:{reranker_config.model}",
             "preview": frame_preview(kept, ["question_id", "final_rank", "chunk_id", "vector_score", "rerank_score", "text"]),
+            **artifact_metadata(out),
         },
         version=frame_version(frame, RETRIEVALS.version_columns),
     )
@@ -200,11 +212,12 @@ def retrieve_for_paper(
 
 def score_retrieval(store: ArtifactStore, paper_id: str) -> StageOutcome:
     """hit@k, MRR, nDCG@k against gold evidence; accuracy from the notebook's manual marks where present."""
-    frame = retrieval_metrics(
-        store.read_frame(RETRIEVALS.name, paper_id), store.read_frame(CHUNKS.name, paper_id), questions_for_paper(paper_id)
-    )
-    store.write_frame(RETRIEVAL_METRICS.name, paper_id, frame=frame)
-    metadata: dict = {"questions": len(frame)}
+    with store.writing(RETRIEVAL_METRICS.name, paper_id) as out:
+        frame = retrieval_metrics(
+            out.read_frame(RETRIEVALS.name, paper_id), out.read_frame(CHUNKS.name, paper_id), questions_for_paper(paper_id)
+        )
+        out.write_frame(frame)
+    metadata: dict = {"questions": len(frame), **artifact_metadata(out)}
     for column in ("hit@1", "hit@2", "hit@10", "mrr", "ndcg@10"):
         if column in frame.columns and frame[column].notna().any():
             metadata[column] = round(float(frame[column].dropna().mean()), 4)

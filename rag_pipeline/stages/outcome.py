@@ -59,3 +59,12 @@ def frame_version(frame: pd.DataFrame, columns) -> str:
     """Data version of a table: the hash of the columns that matter downstream."""
     present = [c for c in columns if c in frame.columns]
     return content_hash(frame[present].astype(str).values.tolist())
+
+
+def artifact_metadata(draft) -> dict:
+    """The stored version a stage wrote and the stored input versions it read, for the UI: the
+    same trail `rag-pipeline explain` walks (``defs/versions.py`` finds a version by this key)."""
+    return {
+        "artifact_version": draft.version,
+        "artifact_inputs": Json({label: ref.version for label, ref in sorted(draft.inputs.items())}),
+    }

@@ -17,6 +17,7 @@ def demo_paper_ids() -> list[str]:
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory):
     """(instance, state_dir, ingest RunSummary) after ingesting every demo paper through Dagster."""
+    from rag_pipeline.defs.inputs import record_observations
     from rag_pipeline.defs.partitions import sync_registry_partitions
     from rag_pipeline.defs.runner import INGEST_SELECTION, materialize_partitions
 
@@ -25,6 +26,7 @@ def pipeline(tmp_path_factory):
     patch.setenv("RAG_PIPELINE_HOME", str(state))
     with dg.instance_for_test() as instance:
         sync_registry_partitions(instance)
+        record_observations(instance)  # the configuration's versions, as the registry sensor records them
         summary = materialize_partitions(defs, instance, INGEST_SELECTION, demo_paper_ids(), "ingest", progress=False)
         yield instance, state, summary
     patch.undo()

@@ -4,6 +4,7 @@ import dagster as dg
 import yaml
 
 from rag_pipeline.definitions import defs
+from rag_pipeline.defs.inputs import record_observations
 from rag_pipeline.defs.partitions import sync_registry_partitions
 from rag_pipeline_tests.defs.conftest import demo_paper_ids
 
@@ -16,12 +17,14 @@ def test_new_model_is_requested_alone(pipeline, data_copy):
 
     instance, _, _ = pipeline
     sync_registry_partitions(instance)
+    record_observations(instance)
     baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     registry = yaml.safe_load((data_copy / "models.yaml").read_text())
     lead = next(m for m in registry["models"] if m["name"] == "lead-3")
     registry["models"].append({**lead, "name": "lead-2", "extractive": {**lead.get("extractive", {}), "sentences": 2}})
     (data_copy / "models.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True))
     assert sync_registry_partitions(instance)["models"]["added"] == ["lead-2"]
+    record_observations(instance)  # as the registry sensor does in the same tick
 
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
     summaries = _requested(result, "summaries")

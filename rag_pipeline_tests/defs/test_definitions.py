@@ -4,6 +4,7 @@ from rag_pipeline.datasets import load_papers
 from rag_pipeline.definitions import defs
 from rag_pipeline.defs.partitions import MODELS, PAPERS, partition_changes, sync_registry_partitions
 from rag_pipeline.generate.registry import load_models
+from rag_pipeline.versioned_inputs import INPUTS
 
 EXPECTED_ASSETS = {
     "paper_pdf", "paper_markdown", "paper_text", "paper_chunks", "paper_index", "retrievals",
@@ -13,10 +14,14 @@ EXPECTED_ASSETS = {
 
 def test_definitions_load_and_hold_the_whole_graph():
     dg.Definitions.validate_loadable(defs)
-    assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} == EXPECTED_ASSETS
+    assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} == EXPECTED_ASSETS | {i.name for i in INPUTS}
     graph = defs.resolve_asset_graph()
     assert graph.get(dg.AssetKey("summaries")).partitions_def.partition_dimension_names == ["model", "paper"]
     assert dg.AssetKey("paper_text") in graph.get(dg.AssetKey("summaries")).parent_keys
+    for source in INPUTS:  # each configuration input is an observable source its readers depend on
+        assert graph.get(dg.AssetKey(source.name)).is_observable
+        for reader in source.readers:
+            assert dg.AssetKey(source.name) in graph.get(dg.AssetKey(reader.name)).parent_keys, (source.name, reader.name)
     assert {s.name for s in defs.sensors} == {"registry_sensor", "automation_sensor"}
     # Both run by default: a model added to the registry is evaluated with no click.
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in defs.sensors)
@@ -70,6 +75,13 @@ def test_registry_sensor_requests_partition_changes(data_copy):
         result = defs.get_sensor_def("registry_sensor")(context)
         added = {req.partitions_def_name: req.partition_keys for req in result.dynamic_partitions_requests}
         assert set(added["models"]) == {m.name for m in load_models()}
-        for request in result.dynamic_partitions_requests:
+        # Every input is observed in the same tick, the new partitions' included.
+        observed = {event.asset_key.to_user_string() for event in result.asset_events}
+        assert observed == {source.name for source in INPUTS}
+        models = {event.partition for event in result.asset_events if event.asset_key.to_user_string() == "model_entry"}
+        assert models == {m.name for m in load_models()}
+        for request in result.dynamic_partitions_requests:  # what the daemon does with the result
             instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        for event in result.asset_events:
+            instance.report_runless_asset_event(event)
         assert isinstance(defs.get_sensor_def("registry_sensor")(dg.build_sensor_context(instance=instance)), dg.SkipReason)

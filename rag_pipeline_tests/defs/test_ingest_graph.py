@@ -14,7 +14,7 @@ def _store(state) -> ArtifactStore:
 
 
 def test_every_demo_paper_is_ingested(pipeline):
-    instance, state, summary = pipeline
+    _, state, summary = pipeline
     assert summary.failed == {}
     assert sorted(summary.succeeded) == sorted(demo_paper_ids())
     store = _store(state)
@@ -57,12 +57,14 @@ def test_retrieval_metrics_are_computed_against_gold_evidence(pipeline):
 
 def test_asset_checks_pass_on_the_demo_corpus(pipeline):
     instance, _, _ = pipeline
-    for check in ("chunk_offsets_consistent", "sections_found"):
-        key = dg.AssetCheckKey(dg.AssetKey("paper_chunks" if check.startswith("chunk") else "paper_text"), check)
+    for asset, check in (("paper_chunks", "chunk_offsets_consistent"), ("paper_text", "sections_found"),
+                         ("retrievals", "every_question_has_context")):
+        key = dg.AssetCheckKey(dg.AssetKey(asset), check)
         records = instance.event_log_storage.get_asset_check_execution_history(key, limit=10)
         evaluations = [r.evaluation for r in records if r.evaluation is not None]
         assert evaluations, f"{check} never ran"
         assert all(e.passed for e in evaluations), check
+        assert {e.partition for e in evaluations} == set(demo_paper_ids()), check  # one result per paper
 
 
 def test_reindexing_is_idempotent_and_keeps_data_versions(pipeline):

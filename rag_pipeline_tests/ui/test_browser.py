@@ -35,7 +35,7 @@ def _install_chromium() -> str | None:
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return None
     for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
-        if subprocess.run(command, capture_output=True, timeout=900).returncode != 0:
+        if subprocess.run(command, check=False, capture_output=True, timeout=900).returncode != 0:
             return None
     return shutil.which("chromium")
 

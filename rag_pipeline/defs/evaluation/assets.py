@@ -4,6 +4,7 @@ import dagster as dg
 
 from rag_pipeline import contracts as c
 from rag_pipeline.defs.automation import on_input_change
+from rag_pipeline.defs.inputs.assets import input_deps
 from rag_pipeline.defs.metadata import materialize_result
 from rag_pipeline.defs.partitions import BY_PAPER, PAPER_MODEL, PAPERS, materialize_each, model_and_paper
 from rag_pipeline.defs.resources import EmbedderResource, JudgeResource, StateResource
@@ -14,34 +15,36 @@ from rag_pipeline.stages.evaluation import build_leaderboard, judge_partition, s
 @dg.asset(
     name=c.GENERATION_METRICS.name,
     partitions_def=PAPER_MODEL,
-    deps=[c.SUMMARIES.name, c.ANSWERS.name],
+    deps=[c.SUMMARIES.name, c.ANSWERS.name, *input_deps(c.GENERATION_METRICS)],
     group_name=c.EVALUATION_GROUP,
     kinds={"pandas"},
     backfill_policy=dg.BackfillPolicy.single_run(),
+    output_required=False,  # a backfill reports one materialization per partition (materialize_each)
     code_version="1",
     automation_condition=on_input_change(),
 )
-def generation_metrics(context: dg.AssetExecutionContext, state: StateResource, cosine_embedder: EmbedderResource) -> dg.MaterializeResult:
+def generation_metrics(context: dg.AssetExecutionContext, state: StateResource, cosine_embedder: EmbedderResource):
     """One row per generation × metric (BLEU, ROUGE, chrF, cosine, length, language, latency) with its signature."""
     store, embedder = state.store(), cosine_embedder.get()
-    return materialize_each(context, lambda key: score_partition(store, embedder, *model_and_paper(key)))
+    yield from materialize_each(context, lambda key: score_partition(store, embedder, *model_and_paper(key)))
 
 
 @dg.asset(
     name=c.JUDGMENTS.name,
     partitions_def=PAPERS,
-    deps=[dg.AssetDep(asset.name, partition_mapping=BY_PAPER) for asset in c.GENERATION_ASSETS],
+    deps=[*(dg.AssetDep(asset.name, partition_mapping=BY_PAPER) for asset in c.GENERATION_ASSETS), *input_deps(c.JUDGMENTS)],
     group_name=c.EVALUATION_GROUP,
     kinds={"pytorch"},
     pool="gpu",
     backfill_policy=dg.BackfillPolicy.single_run(),
+    output_required=False,  # a backfill reports one materialization per partition (materialize_each)
     code_version="1",
     automation_condition=on_input_change(all_inputs_required=False),
 )
-def judgments(context: dg.AssetExecutionContext, state: StateResource, judge: JudgeResource) -> dg.MaterializeResult:
+def judgments(context: dg.AssetExecutionContext, state: StateResource, judge: JudgeResource):
     """The judge's verdicts over all models' outputs of a paper (anonymised, permuted; cached by content hash)."""
     store, paths, cache, config = state.store(), state.paths(), state.judge_cache(), judge.section()
-    return materialize_each(context, lambda paper: judge_partition(store, config, paper, MODEL_POOL, paths, cache))
+    yield from materialize_each(context, lambda paper: judge_partition(store, config, paper, MODEL_POOL, paths, cache))
 
 
 def input_event_ids(context: dg.AssetExecutionContext, asset_names: list[str]) -> dict[str, dict[str, int]]:
@@ -67,7 +70,7 @@ LEADERBOARD_INPUTS = (c.GENERATION_METRICS, c.JUDGMENTS, c.RETRIEVAL_METRICS)
 
 @dg.asset(
     name=c.LEADERBOARD.name,
-    deps=[asset.name for asset in LEADERBOARD_INPUTS],
+    deps=[*(asset.name for asset in LEADERBOARD_INPUTS), *input_deps(c.LEADERBOARD)],
     group_name=c.EVALUATION_GROUP,
     kinds={"pandas", "html"},
     code_version="1",

@@ -10,6 +10,7 @@ import dagster as dg
 
 from rag_pipeline import contracts as c
 from rag_pipeline.defs.automation import on_input_change
+from rag_pipeline.defs.inputs.assets import input_deps
 from rag_pipeline.defs.partitions import BY_PAPER, PAPER_MODEL, materialize_each, model_and_paper
 from rag_pipeline.defs.resources import StateResource
 from rag_pipeline.generate.pool import MODEL_POOL
@@ -20,34 +21,35 @@ def generation_asset(asset: c.StageAsset, upstream: c.StageAsset):
     return dg.asset(
         name=asset.name,
         partitions_def=PAPER_MODEL,
-        deps=[dg.AssetDep(upstream.name, partition_mapping=BY_PAPER)],
+        deps=[dg.AssetDep(upstream.name, partition_mapping=BY_PAPER), *input_deps(asset)],
         group_name=asset.group,
         kinds={"pytorch"},
         pool="gpu",
         backfill_policy=dg.BackfillPolicy.single_run(),
+        output_required=False,  # a backfill reports one materialization per partition (materialize_each)
         code_version="1",
         automation_condition=on_input_change(),
     )
 
 
-def generate_run(context: dg.AssetExecutionContext, state: StateResource, task: str) -> dg.MaterializeResult:
+def generate_run(context: dg.AssetExecutionContext, state: StateResource, task: str):
     """Every partition of the run, one model load per model."""
     store, cache, paths = state.store(), state.generation_cache(), state.paths()
-    return materialize_each(
+    yield from materialize_each(
         context, lambda key: generate_partition(task, *model_and_paper(key), store, cache, MODEL_POOL, paths)
     )
 
 
 @generation_asset(c.SUMMARIES, c.PAPER_TEXT)
-def summaries(context: dg.AssetExecutionContext, state: StateResource) -> dg.MaterializeResult:
+def summaries(context: dg.AssetExecutionContext, state: StateResource):
     """One summary of abstract + conclusion per paper and model, with prompt hash, params, latency and tokens."""
-    return generate_run(context, state, "summary")
+    yield from generate_run(context, state, "summary")
 
 
 @generation_asset(c.ANSWERS, c.RETRIEVALS)
-def answers(context: dg.AssetExecutionContext, state: StateResource) -> dg.MaterializeResult:
+def answers(context: dg.AssetExecutionContext, state: StateResource):
     """An answer to each question of the paper from its kept (reranked) chunks."""
-    return generate_run(context, state, "answer")
+    yield from generate_run(context, state, "answer")
 
 
 assets = [summaries, answers]

@@ -4,6 +4,7 @@ import dagster as dg
 
 from rag_pipeline import contracts as c
 from rag_pipeline.defs.automation import on_input_change
+from rag_pipeline.defs.inputs.assets import input_deps
 from rag_pipeline.defs.metadata import log_warnings, materialize_result
 from rag_pipeline.defs.partitions import PAPERS
 from rag_pipeline.defs.resources import (
@@ -20,7 +21,7 @@ from rag_pipeline.stages import ingest as stage
 def paper_asset(asset: c.StageAsset, upstream: tuple[c.StageAsset, ...] = (), **options):
     """The decorator every ingest asset shares: one paper per partition, re-run on input change."""
     return dg.asset(
-        name=asset.name, partitions_def=PAPERS, group_name=asset.group, deps=[a.name for a in upstream],
+        name=asset.name, partitions_def=PAPERS, group_name=asset.group, deps=[*(a.name for a in upstream), *input_deps(asset)],
         code_version="1", automation_condition=on_input_change(), **options,
     )
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from tqdm.auto import tqdm
 
 from rag_pipeline.generate.types import GenerationRequest
 
 _THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+
+# TEST HOOK, never set in real runs: seconds the recorded and extractive backends sleep per item, so
+# the crash-safety tests can kill a run in the middle of generating (rag_pipeline_tests/defs/test_crash_safety.py).
+TEST_HOOK_ITEM_DELAY_ENV = "RAG_PIPELINE_TEST_HOOK_ITEM_DELAY_S"
 
 
 @dataclass
@@ -34,6 +43,11 @@ class OutOfMemoryError(RuntimeError):
     """A batch did not fit in accelerator memory; the rows that did generate are cached already."""
 
 
+# Called as each batch completes: (indices into the requests, their results). The runner caches them
+# there, so a crash loses at most the batch in flight.
+BatchCallback = Callable[[list[int], list[GenerationResult]], None]
+
+
 class Backend(ABC):
     """Generates outputs for a list of requests with one loaded model."""
 
@@ -42,9 +56,12 @@ class Backend(ABC):
 
     @abstractmethod
     def generate(
-        self, requests: list[GenerationRequest], progress: bool = True
+        self, requests: list[GenerationRequest], progress: bool = True, on_batch: BatchCallback | None = None
     ) -> list[GenerationResult]:
-        """One result per request, in request order; a failed item is a result with ``error`` set."""
+        """One result per request, in request order; a failed item is a result with ``error`` set.
+
+        ``on_batch(indices, results)`` is called as each batch completes (indices into ``requests``).
+        """
 
     def close(self) -> None:
         """Release the model and its memory (no-op for backends that hold none)."""
@@ -54,6 +71,32 @@ class Backend(ABC):
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def generate_item_by_item(
+    backend: Backend,
+    requests: list[GenerationRequest],
+    one: Callable[[GenerationRequest], GenerationResult],
+    progress: bool,
+    on_batch: BatchCallback | None,
+    desc: str,
+) -> list[GenerationResult]:
+    """``one(request)`` for every request, reported in batches of ``spec.batch_size`` (backends without a model)."""
+    delay = float(os.environ.get(TEST_HOOK_ITEM_DELAY_ENV) or 0)
+    size = backend.spec.batch_size
+    results: list[GenerationResult] = []
+    with tqdm(total=len(requests), disable=not progress, desc=desc, unit="item") as bar:
+        for start in range(0, len(requests), size):
+            batch = []
+            for request in requests[start : start + size]:
+                if delay:
+                    time.sleep(delay)  # the test hook above
+                batch.append(one(request))
+            results += batch
+            bar.update(len(batch))
+            if on_batch is not None:
+                on_batch(list(range(start, start + len(batch))), batch)
+    return results
 
 
 def split_thinking(text: str) -> tuple[str, str]:

@@ -9,7 +9,12 @@ from __future__ import annotations
 import re
 import time
 
-from rag_pipeline.generate.backends.base import Backend, GenerationResult
+from rag_pipeline.generate.backends.base import (
+    Backend,
+    BatchCallback,
+    GenerationResult,
+    generate_item_by_item,
+)
 from rag_pipeline.generate.registry import ModelSpec
 from rag_pipeline.generate.types import GenerationRequest
 
@@ -64,7 +69,7 @@ class ExtractiveBackend(Backend):
         return GenerationResult(output=output, latency_s=time.perf_counter() - started)
 
     def generate(
-        self, requests: list[GenerationRequest], progress: bool = True
+        self, requests: list[GenerationRequest], progress: bool = True, on_batch: BatchCallback | None = None
     ) -> list[GenerationResult]:
         """One extract per request, in order (instant: no progress bar needed)."""
-        return [self._one(request) for request in requests]
+        return generate_item_by_item(self, requests, self._one, False, on_batch, f"extract {self.spec.name}")

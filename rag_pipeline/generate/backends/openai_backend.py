@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from rag_pipeline.generate.backends.base import (
     Backend,
+    BatchCallback,
     GenerationResult,
     cut_at_stop_strings,
     split_thinking,
@@ -165,19 +166,23 @@ class OpenAIBackend(Backend):
         )
 
     def generate(
-        self, requests: list[GenerationRequest], progress: bool = True
+        self, requests: list[GenerationRequest], progress: bool = True, on_batch: BatchCallback | None = None
     ) -> list[GenerationResult]:
-        """Send the requests ``batch_size`` at a time; results in request order."""
-        with ThreadPoolExecutor(max_workers=self.spec.batch_size) as pool:
-            return list(
-                tqdm(
-                    pool.map(self._one, requests),
-                    total=len(requests),
-                    disable=not progress,
-                    desc=f"generate {self.spec.name}",
-                    unit="item",
-                )
-            )
+        """Send the requests ``batch_size`` at a time; results in request order, each reported as it arrives."""
+        results = []
+        pool = ThreadPoolExecutor(max_workers=self.spec.batch_size)
+        try:
+            answers = pool.map(self._one, requests)
+            for index, result in enumerate(
+                tqdm(answers, total=len(requests), disable=not progress, desc=f"generate {self.spec.name}", unit="item")
+            ):
+                results.append(result)
+                if on_batch is not None:
+                    on_batch([index], [result])
+        finally:
+            # An interrupt must not wait for the queued requests: they are dropped (the ones in flight end alone).
+            pool.shutdown(wait=False, cancel_futures=True)
+        return results
 
     def close(self) -> None:
         self._client.close()

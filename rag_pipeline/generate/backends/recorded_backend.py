@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-from rag_pipeline.generate.backends.base import Backend, GenerationResult
+from rag_pipeline.generate.backends.base import (
+    Backend,
+    BatchCallback,
+    GenerationResult,
+    generate_item_by_item,
+)
 from rag_pipeline.generate.registry import ModelSpec
 from rag_pipeline.generate.types import GenerationRequest
 from rag_pipeline.reference_study import load_study_outputs
@@ -44,6 +47,8 @@ class RecordedBackend(Backend):
             )
         return GenerationResult(output=record.output.strip(), latency_s=float(record.latency_s), notes=record.notes)
 
-    def generate(self, requests: list[GenerationRequest], progress: bool = True) -> list[GenerationResult]:
+    def generate(
+        self, requests: list[GenerationRequest], progress: bool = True, on_batch: BatchCallback | None = None
+    ) -> list[GenerationResult]:
         """Recorded outputs in request order; a missing item is a result with its error."""
-        return [self._one(r) for r in tqdm(requests, disable=not progress, desc=f"recorded {self.spec.name}")]
+        return generate_item_by_item(self, requests, self._one, progress, on_batch, f"recorded {self.spec.name}")

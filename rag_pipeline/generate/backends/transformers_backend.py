@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from rag_pipeline.errors import ModelUnavailableError
 from rag_pipeline.generate.backends.base import (
     Backend,
+    BatchCallback,
     GenerationResult,
     cut_at_stop_strings,
     split_thinking,
@@ -175,7 +176,7 @@ class TransformersBackend(Backend):
         return render_prompt(self.spec, request.messages, self.tokenizer)
 
     def generate(
-        self, requests: list[GenerationRequest], progress: bool = True
+        self, requests: list[GenerationRequest], progress: bool = True, on_batch: BatchCallback | None = None
     ) -> list[GenerationResult]:
         """Generate all requests in length-sorted, left-padded batches; results in request order."""
         prompts = [self.render(request) for request in requests]
@@ -209,6 +210,8 @@ class TransformersBackend(Backend):
                     result.prompt = prompts[index]
                     results[index] = result
                 bar.update(len(batch))
+                if on_batch is not None:
+                    on_batch(list(batch), [results[i] for i in batch])
         return results  # type: ignore[return-value]
 
     def _generation_kwargs(self, task: str) -> dict[str, Any]:
