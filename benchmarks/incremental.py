@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC
 from pathlib import Path
 
 import yaml
@@ -50,8 +49,6 @@ def main() -> int:
     os.environ.update(RAG_PIPELINE_DATA=str(data), RAG_PIPELINE_HOME=str(state), DAGSTER_HOME=str(state / "dagster"))
     _edit(data / "pipeline.yaml", lambda config: config["judge"].update(enabled=False))
 
-    import dagster as dg
-
     from rag_pipeline.datasets import load_papers
     from rag_pipeline.definitions import defs
     from rag_pipeline.defs.runner import get_instance, run_pipeline
@@ -60,23 +57,22 @@ def main() -> int:
     instance = get_instance()
     models = list(MODELS)
 
-    def steps_since(cursor: float) -> Counter:
+    def run_ids() -> set[str]:
+        return {run.run_id for run in instance.get_runs()}
+
+    def steps_of(runs: set[str]) -> Counter:
         counts: Counter = Counter()
-        for run in instance.get_runs(filters=dg.RunsFilter(created_after=None)):
-            if run.create_timestamp is None or run.create_timestamp < cursor:
-                continue
-            for stats in instance.get_run_step_stats(run.run_id):
+        for run_id in runs:
+            for stats in instance.get_run_step_stats(run_id):
                 counts[stats.step_key] += 1
         return counts
 
     def scenario(name: str) -> dict:
-        from datetime import datetime
-
+        before = run_ids()
         started = time.perf_counter()
-        since = datetime.now(UTC).timestamp()
         summary = run_pipeline(defs, instance, papers, models, judge=False, progress=False)
         seconds = time.perf_counter() - started
-        steps = steps_since(since)
+        steps = steps_of(run_ids() - before)
         return {"scenario": name, "seconds": round(seconds, 2), "step_executions": sum(steps.values()),
                 "ingest_steps": sum(n for step, n in steps.items() if step in INGEST),
                 "steps": dict(sorted(steps.items())), "failed": summary.failed}

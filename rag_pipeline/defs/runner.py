@@ -17,7 +17,7 @@ from rag_pipeline import contracts
 from rag_pipeline.defs import runs
 from rag_pipeline.defs.inputs.assets import record_observations
 from rag_pipeline.defs.partitions import model_paper_key, sync_registry_partitions
-from rag_pipeline.defs.staleness import stale_or_missing
+from rag_pipeline.defs.staleness import stale_or_missing, stale_selections
 from rag_pipeline.settings import state_paths
 
 INSTANCE_CONFIG = """\
@@ -155,6 +155,20 @@ def blocked_papers(defs: dg.Definitions, instance: dg.DagsterInstance, papers: l
     return {paper: "blocked by check " + " | ".join(sorted(found)) for paper, found in reasons.items()}
 
 
+def materialize_selections(
+    defs: dg.Definitions, instance: dg.DagsterInstance, selections: dict, label: str, resources: dict | None, progress: bool,
+) -> RunSummary:
+    """``materialize_partitions`` for {partition key: the assets it needs}: one run per partition,
+    keys that need the same assets together (in their given order)."""
+    summary = RunSummary()
+    groups: dict[tuple[str, ...], list] = {}
+    for key, assets in selections.items():
+        groups.setdefault(tuple(assets), []).append(key)
+    for assets, keys in groups.items():
+        summary.merge(materialize_partitions(defs, instance, list(assets), keys, label, resources, progress))
+    return summary
+
+
 INGEST_SELECTION = [asset.name for asset in contracts.INGEST_ASSETS]
 GENERATION_SELECTION = [asset.name for asset in (*contracts.GENERATION_ASSETS, contracts.GENERATION_METRICS)]
 
@@ -180,14 +194,15 @@ def run_pipeline(
     """
     sync_registry_partitions(instance)
     record_observations(instance)
-    to_ingest = list(papers) if reingest else stale_or_missing(defs, instance, INGEST_SELECTION, list(papers))
-    summary = materialize_partitions(defs, instance, INGEST_SELECTION, to_ingest, "ingest", resources, progress)
+    ingest = ({paper: INGEST_SELECTION for paper in papers} if reingest
+              else stale_selections(defs, instance, INGEST_SELECTION, list(papers)))
+    summary = materialize_selections(defs, instance, ingest, "ingest", resources, progress)
     blocked = blocked_papers(defs, instance, papers)  # a failed blocking check stops the paper here, with why
     summary.failed.update(blocked)
     ingested = [p for p in papers if p not in summary.failed and p not in blocked]
     keys = [model_paper_key(m, p) for m in models for p in ingested]
     keys += [model_paper_key(m, p) for m in study_models for p in study_papers]
-    summary.merge(materialize_partitions(defs, instance, GENERATION_SELECTION, stale_or_missing(defs, instance, GENERATION_SELECTION, keys),
+    summary.merge(materialize_selections(defs, instance, stale_selections(defs, instance, GENERATION_SELECTION, keys),
                                          "generate", resources, progress))
     if judge:
         judged = sorted(set(ingested) | set(study_papers))

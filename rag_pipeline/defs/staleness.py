@@ -50,3 +50,22 @@ def stale_or_missing(defs: dg.Definitions, instance: dg.DagsterInstance, assets:
                for asset in assets):
             wanted.append(partition_key)
     return wanted
+
+
+def stale_selections(defs: dg.Definitions, instance: dg.DagsterInstance, assets: list[str], partition_keys: list) -> dict:
+    """For each partition key with something to do: the assets to run, in ``assets`` order (which is
+    upstream first): the stale or missing ones and, after them, every later asset of ``assets`` that
+    reads one of those (its input may change). A chunking edit runs chunks and below, not the PDF."""
+    statuses = resolver(defs, instance)
+    graph = defs.resolve_asset_graph()
+    selections = {}
+    for partition_key in partition_keys:
+        chosen: list[str] = []
+        for asset in assets:
+            key = dg.AssetKey(asset)
+            upstream_chosen = any(parent.to_user_string() in chosen for parent in graph.get(key).parent_keys)
+            if upstream_chosen or statuses.get_status(key, partition_key) in (StaleStatus.STALE, StaleStatus.MISSING):
+                chosen.append(asset)
+        if chosen:
+            selections[partition_key] = chosen
+    return selections
