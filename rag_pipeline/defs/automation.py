@@ -54,7 +54,12 @@ def registry_sensor(context: dg.SensorEvaluationContext):
     exactly the partitions that read it stale, and the automation re-runs those.
     """
     changes = partition_changes(context.instance)
-    observations = observe_changed_inputs(context.instance, {name: change["added"] for name, change in changes.items()})
+    removing = any(change["removed"] for change in changes.values())
+    # A removal is applied alone; the inputs (the rosters) are observed on the next tick. In the tick
+    # that deletes a partition the automation may still request it, and Dagster fails a whole
+    # backfill that targets a deleted partition: the judge's and leaderboard's re-run must not be in it.
+    observations = [] if removing else observe_changed_inputs(
+        context.instance, {name: change["added"] for name, change in changes.items()})
     requests = []
     for definition in (PAPERS, MODELS):
         change = changes[definition.name]
