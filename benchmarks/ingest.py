@@ -245,6 +245,32 @@ def profile_non_converter_steps(
     return rows[:top]
 
 
+def markup_shares(markdown_by_paper: dict, chunks_by_paper: dict, chunk_size: int, chunk_overlap: int) -> dict:
+    """Share of markup characters (``rag_pipeline.ingest.text.MARKUP``: HTML comments and tags,
+    emphasis markers) per chunk: before = chunks of the converter's markdown cut at the references
+    but not cleaned, after = the pipeline's chunks. Mean and max over chunks, per paper and overall."""
+    from rag_pipeline.ingest.chunking import chunk_text
+    from rag_pipeline.ingest.text import markup_share, trim_references
+
+    def stats(shares: list[float]) -> dict:
+        return {"chunks": len(shares), "mean": r4(statistics.fmean(shares)) if shares else None,
+                "max": r4(max(shares)) if shares else None}
+
+    per_paper, before_all, after_all = {}, [], []
+    for paper_id, markdown in markdown_by_paper.items():
+        raw = chunk_text(paper_id, trim_references(markdown)[0], chunk_size, chunk_overlap)
+        before = [markup_share(chunk.text) for chunk in raw]
+        after = [markup_share(str(text)) for text in chunks_by_paper[paper_id]["text"]]
+        per_paper[paper_id] = {"before": stats(before), "after": stats(after)}
+        before_all += before
+        after_all += after
+    return {
+        "what": "markup characters / chunk characters; before: uncleaned converter markdown, after: pipeline chunks",
+        "overall": {"before": stats(before_all), "after": stats(after_all)},
+        "per_paper": per_paper,
+    }
+
+
 def bench_conversion(
     papers: list[BenchPaper], repeat: int, chunk_size: int, chunk_overlap: int, progress: bool
 ) -> tuple[dict, dict]:
@@ -263,6 +289,7 @@ def bench_conversion(
         p.paper_id: {step: [] for step in PIPELINE_STEPS} for p in papers
     }
     same_markdown: dict[str, bool] = {}
+    markdown_by_paper: dict[str, str] = {}
     for paper, i in tqdm(runs, desc="pdf -> chunks", unit="run", disable=not progress):
         # Run 0 warms up both (layout model, caches) and is not counted.
         order = ("bare", "pipeline") if i % 2 == 0 else ("pipeline", "bare")
@@ -276,6 +303,7 @@ def bench_conversion(
         if i == 0:
             same_markdown[paper.paper_id] = markdown == bare_markdown
             chunks_by_paper[paper.paper_id] = chunks_to_frame(chunks)
+            markdown_by_paper[paper.paper_id] = markdown
             continue
         bare_runs[paper.paper_id].append(bare_timing)
         pipeline_runs[paper.paper_id].append(pipe_timing)
@@ -330,6 +358,7 @@ def bench_conversion(
     }
     section = {
         "what": "validate_pdf + pdf_to_markdown + process_markdown + chunk_text vs bare pymupdf4llm.to_markdown",
+        "markup_share_per_chunk": markup_shares(markdown_by_paper, chunks_by_paper, chunk_size, chunk_overlap),
         "converter_options": options,
         "chunking": {"chunk_size": chunk_size, "chunk_overlap": chunk_overlap},
         "pages": totals["pages"],

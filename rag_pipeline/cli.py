@@ -22,12 +22,19 @@ def _print_json(obj) -> None:
 
 
 def cmd_init(args) -> int:
+    from rag_pipeline.defs.instance import InstanceConfigError, describe_storage
     from rag_pipeline.defs.partitions import sync_registry_partitions
-    from rag_pipeline.defs.runner import get_instance, instance_home
+    from rag_pipeline.defs.runner import configure_storage, get_instance
 
-    home = instance_home()
+    try:
+        home, storage, warning = configure_storage(postgres=args.postgres, sqlite=args.sqlite)
+    except InstanceConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"Dagster instance: {home}\nstorage: {describe_storage(storage)}")
     changes = sync_registry_partitions(get_instance())
-    print(f"Dagster instance: {home}")
     for name, change in changes.items():
         if change["added"] or change["removed"]:
             print(f"  {name}: +{len(change['added'])} -{len(change['removed'])}")
@@ -55,15 +62,20 @@ def cmd_retrieve(args) -> int:
     config = load_pipeline_config(args.config)
     results = retrieve_from_dir(
         Path(args.dir), args.question, top_k=args.top_k, top_n=args.top_n,
-        embedder_config=config.embedder, reranker_config=config.reranker,
+        embedder_config=config.embedder, reranker_config=config.reranker, retrieval_config=config.retrieval,
     )
     if args.json:
         _print_json(results)
     else:
+        if results and results[0].get("query_translation"):
+            print(f"translated query: {results[0]['query_translation']}")
         for row in results:
             marker = "*" if row.get("kept") else " "
             rerank = row.get("rerank_score")
+            lexical, fusion = row.get("lexical_score"), row.get("fusion_score")
             print(f"{marker}{row['rank']:>3} {row['chunk_id']:<24} vector {row['vector_score']:.4f}"
+                  + (f" bm25 {lexical:.4f}" if lexical is not None else "")
+                  + (f" fused {fusion:.5f}" if fusion is not None else "")
                   + (f" rerank {rerank:.4f}" if rerank is not None else "") + f"  {row['text'][:100]!r}")
     return 0
 
@@ -275,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("init", help="create the state directory and Dagster instance; sync partitions")
+    storage = p.add_mutually_exclusive_group()
+    storage.add_argument("--postgres", metavar="URL", default=None,
+                         help="keep runs and events in PostgreSQL at URL (postgresql://USER@HOST:PORT/DB, no password: "
+                              "libpq reads PGPASSWORD or ~/.pgpass); default: $RAG_PIPELINE_POSTGRES_URL when set, "
+                              "else sqlite under DAGSTER_HOME")
+    storage.add_argument("--sqlite", action="store_true", help="switch the instance back to sqlite under DAGSTER_HOME")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("sync", help="sync the papers/models partitions with the registries")
@@ -307,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ingest the papers again even when nothing they read changed (edits are picked up without it)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("run", help="materialize papers × models (ingest, generate, judge, leaderboard) in one process")
+    p = sub.add_parser("run", help="materialize papers × models (ingest, generate, judge, leaderboard) in one process, "
+                          "or through celery workers with RAG_PIPELINE_EXECUTOR=celery")
     p.add_argument("--papers", default="", help="comma-separated paper ids to ingest and generate on")
     p.add_argument("--models", default="", help="comma-separated model names")
     p.add_argument("--recorded-papers", default="", help="papers to load recorded outputs for (no ingestion needed)")
@@ -342,7 +361,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    from rag_pipeline.defs.instance import InstanceConfigError  # no Dagster import: --help stays fast
+
+    try:
+        return args.func(args)
+    except InstanceConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

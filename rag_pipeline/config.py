@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -154,6 +154,7 @@ class RerankerConfig(Section):
 
 
 ChromaMode = Literal["persistent", "http", "ephemeral"]
+ChromaTokenHeader = Literal["Authorization", "X-Chroma-Token"]
 
 
 class ChromaConfig(Section):
@@ -164,11 +165,50 @@ class ChromaConfig(Section):
     host: str = "localhost"
     port: int = 8000
     collection_prefix: str = Field("chunks", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    # http mode, a shared `chroma run` server: TLS, extra headers (never a secret: they sit in this
+    # file), a token read from the environment variable named by `token_env` and sent in
+    # `token_header` (Chroma's TokenAuthClientProvider), and the server's tenant and database.
+    ssl: bool = False
+    ssl_ca_file: str | None = None  # a CA bundle to verify the server with; None = the system's
+    headers: dict[str, str] = Field(default_factory=dict, strict=False)
+    token_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    token_header: str = "Authorization"  # or X-Chroma-Token; Authorization sends "Bearer <token>"
+    tenant: str = "default_tenant"
+    database: str = "default_database"
+
+    # How the client reaches the server, not which vectors it holds: left out of the content hash.
+    TRANSPORT_FIELDS: ClassVar[tuple[str, ...]] = ("ssl", "ssl_ca_file", "headers", "token_env", "token_header")
 
     @field_validator("mode")
     @classmethod
     def _known_mode(cls, mode: str) -> str:
         return _one_of(mode, ChromaMode, "chroma mode")
+
+    @field_validator("token_header")
+    @classmethod
+    def _known_token_header(cls, header: str) -> str:
+        return _one_of(header, ChromaTokenHeader, "chroma token_header")
+
+    @field_validator("headers")
+    @classmethod
+    def _no_secret_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        secret = sorted(name for name in headers if name.lower() in {h.lower() for h in get_args(ChromaTokenHeader)})
+        if secret:
+            raise ValueError(f"headers must not carry the token ({secret}): name its environment variable "
+                             "in token_env instead")
+        return headers
+
+    def __hash__(self) -> int:  # frozen, but `headers` is a dict: hash the canonical values
+        return hash(content_hash(self.as_dict()))
+
+    def content_hash(self) -> str:
+        """The hash of where the chunks live (mode, path, host, port, prefix; tenant and database
+        when not the defaults): a new token, TLS or header changes nothing stored."""
+        values = {name: value for name, value in self.as_dict().items() if name not in self.TRANSPORT_FIELDS}
+        for name in ("tenant", "database"):
+            if values[name] == type(self).model_fields[name].default:
+                del values[name]
+        return content_hash(values)
 
     @field_validator("port")
     @classmethod
@@ -178,11 +218,76 @@ class ChromaConfig(Section):
         return port
 
 
+RetrievalStrategy = Literal["dense", "bm25", "hybrid"]
+FusionMethod = Literal["rrf"]
+TranslateFor = Literal["lexical", "dense", "both"]
+
+
 class RetrievalConfig(Section):
-    """How many candidates to fetch (``top_k``) and how many to keep for the LLM (``top_n``)."""
+    """How many candidates to fetch (``top_k``) and how many to keep for the LLM (``top_n``), and
+    how the first-stage ranking is made.
+
+    ``strategy``: ``dense`` (the embedder's cosine order), ``bm25`` (BM25 over the stored chunk
+    text, Snowball-stemmed per script: Russian for Cyrillic words, English for Latin ones) or
+    ``hybrid`` (both, fused by reciprocal rank fusion: a chunk scores
+    ``dense_weight / (rrf_k + dense rank) + lexical_weight / (rrf_k + BM25 rank)``).
+
+    ``translate_with``: a registry model (data/models.yaml) that translates a question into the
+    paper's language when the two differ (py3langid), or None. ``translate_for`` says where the
+    translation is used: ``lexical`` (BM25 gets question + translation), ``dense`` (the
+    translation's cosine ranking is fused with the question's) or ``both``. Translations are
+    generations, cached by content hash; ``translate_max_new_tokens`` caps each one.
+    """
 
     top_k: int = 10
     top_n: int = 2
+    strategy: str = "dense"
+    fusion: str = "rrf"
+    rrf_k: int = Field(60, ge=1)
+    dense_weight: float = Field(1.0, ge=0.0)
+    lexical_weight: float = Field(1.0, ge=0.0)
+    bm25_k1: float = Field(1.5, ge=0.0)
+    bm25_b: float = Field(0.75, ge=0.0, le=1.0)
+    stemming: bool = True
+    translate_with: str | None = None
+    translate_for: str = "lexical"
+    translate_max_new_tokens: int = Field(64, ge=1)
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, strategy: str) -> str:
+        return _one_of(strategy, RetrievalStrategy, "retrieval strategy")
+
+    @field_validator("fusion")
+    @classmethod
+    def _known_fusion(cls, fusion: str) -> str:
+        return _one_of(fusion, FusionMethod, "retrieval fusion")
+
+    @field_validator("translate_for")
+    @classmethod
+    def _known_translate_for(cls, translate_for: str) -> str:
+        return _one_of(translate_for, TranslateFor, "retrieval translate_for")
+
+    @field_validator("translate_with")
+    @classmethod
+    def _model_name(cls, name: str | None) -> str | None:
+        if name is not None and not str(name).strip():
+            raise ValueError("retrieval translate_with must be a registry model name or null")
+        return name
+
+    @property
+    def translates_lexical(self) -> bool:
+        """Whether a translated question feeds the BM25 side (bm25 and hybrid strategies)."""
+        return self.translate_with is not None and self.translate_for in ("lexical", "both") and self.strategy != "dense"
+
+    @property
+    def translates_dense(self) -> bool:
+        """Whether the translation's cosine ranking is fused with the question's."""
+        return self.translate_with is not None and self.translate_for in ("dense", "both") and self.strategy != "bm25"
+
+    @property
+    def uses_translation(self) -> bool:
+        return self.translates_lexical or self.translates_dense
 
     @field_validator("top_k", "top_n")
     @classmethod
@@ -195,14 +300,22 @@ class RetrievalConfig(Section):
     def _n_within_k(self):
         if self.top_n > self.top_k:
             raise ValueError(f"retrieval top_n ({self.top_n}) cannot exceed top_k ({self.top_k})")
+        if self.strategy == "hybrid" and self.dense_weight == 0 and self.lexical_weight == 0:
+            raise ValueError("retrieval strategy 'hybrid' needs dense_weight or lexical_weight above 0")
         return self
 
 
-JudgeModeName = Literal["listwise", "pairwise", "graded"]
+JudgeModeName = Literal["listwise", "pairwise", "graded", "cascade"]
+ConfidenceMethod = Literal["annotators", "logprob"]
 
 
 class JudgeConfig(Section):
-    """The judge: a registry model (any backend) ranking all models' outputs per item."""
+    """The judge: a registry model (any backend) ranking all models' outputs per item.
+
+    Mode ``cascade`` is the judge with a guarantee (docs/JUDGE.md): the ``cascade`` judges, cheap to
+    strong (default: ``model`` alone), each calibrated so that on the pairs it decides its
+    disagreement with the labels is ≤ ``alpha`` with probability ≥ 1 − ``delta``.
+    """
 
     enabled: bool = True
     model: str = "qwen2.5-coder-0.5b"
@@ -210,6 +323,35 @@ class JudgeConfig(Section):
     modes: tuple[str, ...] = Field(("listwise",), strict=False)
     permutations: int | None = Field(None, ge=1)  # None: one cyclic shift per model (position bias cancels)
     max_items_per_paper: int | None = Field(None, ge=1)
+    cascade: tuple[str, ...] = Field((), strict=False)
+    alpha: float = Field(0.2, gt=0.0, lt=1.0)
+    delta: float = Field(0.1, gt=0.0, lt=1.0)
+    confidence: ConfidenceMethod = "annotators"
+    # Simulated annotators: the judge asked ``annotators`` times, each with its own ``shots`` few-shot
+    # examples from the labelled pool (outputs clipped to ``example_chars``) and its own output order.
+    annotators: int = Field(3, ge=1)
+    shots: int = Field(2, ge=0)
+    seed: int = 0
+    example_chars: int = Field(600, ge=50)
+    item_chars: int = Field(4000, ge=50)  # the judged pair's outputs and reference are clipped to this
+    # Calibration: the label directory (under the data directory, or absolute), how many labelled
+    # pairs it may use (sampled with ``seed``; null = all) and the share of items held out.
+    labels: str = "labels"
+    max_label_pairs: int | None = Field(None, ge=2)
+    held_out_share: float = Field(0.5, gt=0.0, lt=1.0)
+
+    @property
+    def cascade_models(self) -> tuple[str, ...]:
+        """The cascade's judges in order: ``cascade`` when given, else the judge ``model`` alone."""
+        return self.cascade or (self.model,)
+
+    @field_validator("cascade")
+    @classmethod
+    def _distinct_judges(cls, cascade: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({name for name in cascade if cascade.count(name) > 1})
+        if repeated:
+            raise ValueError(f"judge cascade names {repeated} more than once")
+        return cascade
 
     @field_validator("modes")
     @classmethod

@@ -25,8 +25,8 @@ EVALUATION_GROUP = "evaluation"
 
 CHUNK_COLUMNS = ("chunk_id", "paper_id", "index", "text", "section", "start", "end")
 RETRIEVAL_COLUMNS = (
-    "question_id", "paper_id", "question", "chunk_id", "vector_rank", "vector_score", "rerank_score",
-    "final_rank", "kept", "text", "section", "signature",
+    "question_id", "paper_id", "question", "query_translation", "chunk_id", "vector_rank", "vector_score", "lexical_rank",
+    "lexical_score", "fusion_score", "rerank_score", "final_rank", "kept", "text", "section", "signature",
 )
 GENERATION_COLUMNS = (
     "generation_id", "task", "paper_id", "item_id", "model", "backend", "model_revision", "prompt_version",
@@ -39,6 +39,27 @@ METRIC_COLUMNS = (
 VERDICT_COLUMNS = (
     "judgment_id", "item_id", "paper_id", "task", "model", "mode", "permutation", "position", "label",
     "opponent", "rank", "win", "grade", "abstained", "reason", "raw", "judge", "prompt_hash",
+    # The guaranteed cascade (mode "cascade"): the deciding judge's confidence, which judge decided,
+    # whether earlier judges passed the item on and why (docs/JUDGE.md).
+    "confidence", "decided_by", "escalated", "escalation",
+)
+# Pairwise preference labels (data/labels/*.csv|parquet): ``preferred`` is A, B or tie;
+# ``annotator_kind`` says whether a person or a reference judge (GPT-4o in the study) labelled it.
+LABEL_COLUMNS = (
+    "label_id", "task", "item_id", "paper_id", "context", "reference", "model_a", "output_a", "model_b",
+    "output_b", "preferred", "annotator", "annotator_kind", "source",
+)
+# One row per cascade judge (in cascade order) and one "cascade" row for the whole.
+CALIBRATION_COLUMNS = (
+    "judge", "position", "confidence_method", "threshold", "alpha", "delta", "delta_judge", "n_calibration",
+    "n_accepted", "errors", "p_value", "risk_bound", "calibration_coverage", "heldout_n", "heldout_decided",
+    "heldout_coverage", "heldout_agreement", "ece", "auroc", "ece_logprob", "auroc_logprob", "calls", "seconds",
+    "annotator_kind", "note",
+)
+# Every labelled pair as each judge saw it: its votes, verdict, confidence and agreement.
+LABEL_VERDICT_COLUMNS = (
+    "label_id", "item_id", "split", "judge", "votes", "verdict", "confidence", "logprob_confidence", "preferred",
+    "agrees", "accepted", "note",
 )
 # What a stage reads from another's table (a subset of the owner's columns).
 RETRIEVAL_COLUMNS_FOR_ANSWERS = ("question_id", "chunk_id", "final_rank", "kept", "text")
@@ -79,12 +100,15 @@ ANSWERS = StageAsset("answers", GENERATION_GROUP, MODEL_PAPER_KEYS, GENERATION_C
                      ("generation_id", "output", "error"))
 GENERATION_METRICS = StageAsset("generation_metrics", EVALUATION_GROUP, MODEL_PAPER_KEYS, METRIC_COLUMNS,
                                 ("score_id", "value", "error"))
+JUDGE_LABELS = StageAsset("judge_labels", EVALUATION_GROUP, UNPARTITIONED, LABEL_COLUMNS, LABEL_COLUMNS)
+JUDGE_CALIBRATION = StageAsset("judge_calibration", EVALUATION_GROUP, UNPARTITIONED, CALIBRATION_COLUMNS,
+                               CALIBRATION_COLUMNS)
 JUDGMENTS = StageAsset("judgments", EVALUATION_GROUP, PAPER_KEYS, VERDICT_COLUMNS, VERDICT_COLUMNS)
 LEADERBOARD = StageAsset("leaderboard", EVALUATION_GROUP, UNPARTITIONED)
 
 INGEST_ASSETS = (PAPER_PDF, PAPER_MARKDOWN, PAPER_TEXT, PAPER_CHUNKS, PAPER_INDEX, RETRIEVALS, RETRIEVAL_METRICS)
 GENERATION_ASSETS = (SUMMARIES, ANSWERS)
-EVALUATION_ASSETS = (GENERATION_METRICS, JUDGMENTS, LEADERBOARD)
+EVALUATION_ASSETS = (GENERATION_METRICS, JUDGE_LABELS, JUDGE_CALIBRATION, JUDGMENTS, LEADERBOARD)
 ALL_ASSETS = (*INGEST_ASSETS, *GENERATION_ASSETS, *EVALUATION_ASSETS)
 ASSETS_BY_NAME = {asset.name: asset for asset in ALL_ASSETS}
 

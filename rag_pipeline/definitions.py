@@ -4,6 +4,7 @@ import dagster as dg
 
 from rag_pipeline.defs import evaluation, generation, ingest, inputs
 from rag_pipeline.defs.automation import automation_sensor, registry_sensor
+from rag_pipeline.defs.executors import executor_def
 from rag_pipeline.defs.resources import resources_from_config
 
 defs = dg.Definitions.merge(
@@ -14,8 +15,9 @@ defs = dg.Definitions.merge(
     dg.Definitions(
         sensors=[registry_sensor, automation_sensor],
         resources=resources_from_config(),
-        # One process per run: a model loaded for the first partition serves the others (the model pool).
-        executor=dg.in_process_executor,
+        # In-process by default (one process per run: a model loaded for the first partition serves
+        # the others); Dagster's celery executor with $RAG_PIPELINE_EXECUTOR=celery (defs/executors.py).
+        executor=executor_def(),
     ),
 )
 ALL_ASSETS = [*ingest.assets.assets, *generation.assets.assets, *evaluation.assets.assets]

@@ -149,6 +149,87 @@ def study_verification() -> pd.DataFrame | None:
         return None
 
 
+SIDE_BY_SIDE_CHARS = 1200  # an output's or reference's share of the self-contained report
+CHUNK_CHARS = 300
+
+
+def _clip(text, limit: int) -> str:
+    text = "" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text)
+    return text if len(text) <= limit else text[:limit] + " […]"
+
+
+def side_by_side(generations: pd.DataFrame, metrics: pd.DataFrame, judgments: pd.DataFrame,
+                 retrievals: pd.DataFrame) -> pd.DataFrame:
+    """One row per item × model for the report's side-by-side view: the question (or paper), the
+    reference, the output, the chunks kept for it, every metric and the judge's verdicts.
+
+    ``disagreement`` marks items where the judge's best model (cascade win rate on covered pairs,
+    else listwise rank) is not the best by cosine similarity.
+    """
+    columns = ["paper_id", "task", "item_id", "context", "reference", "model", "output", "chunks", "metrics",
+               "verdict", "disagreement"]
+    if generations.empty:
+        return pd.DataFrame(columns=columns)
+    from rag_pipeline.datasets import load_reference_summaries, questions_for_paper  # registries: read once here
+
+    papers = sorted(set(generations["paper_id"]))
+    registry = papers_by_id()
+    context, reference = {}, {}
+    summaries = load_reference_summaries()
+    for paper in papers:
+        for question in questions_for_paper(paper):
+            context[question.question_id], reference[question.question_id] = question.text, question.reference_answer
+        context[paper] = registry[paper].title if paper in registry else paper
+        reference[paper] = summaries.get(paper, "")
+    kept: dict[str, str] = {}
+    if not retrievals.empty:
+        for question, group in retrievals[retrievals["kept"].astype(bool)].groupby("question_id"):
+            kept[str(question)] = "\n---\n".join(_clip(t, CHUNK_CHARS) for t in group.sort_values("final_rank")["text"])
+    values: dict[tuple[str, str], dict[str, float]] = {}
+    if not metrics.empty:
+        ok = metrics[metrics["error"] == ""]
+        for row in ok.itertuples():
+            values.setdefault((str(row.item_id), row.model), {})[row.metric] = float(row.value)
+    verdicts: dict[tuple[str, str], list[str]] = {}
+    judged: dict[tuple[str, str], float] = {}
+    if judgments is not None and not judgments.empty:
+        for (item, model, mode), group in judgments.groupby(["item_id", "model", "mode"]):
+            decided = group[~group["abstained"]]
+            if mode == "cascade":
+                if decided.empty:
+                    verdicts.setdefault((item, model), []).append(f"каскад: воздержался ({len(group)} пар)")
+                    continue
+                rate = float(decided["win"].astype(float).mean())
+                judged[(item, model)] = rate
+                who = ", ".join(sorted(set(decided["decided_by"])))
+                confidence = float(decided["confidence"].astype(float).mean())
+                verdicts.setdefault((item, model), []).append(
+                    f"каскад: доля побед {rate:.2f} в {len(decided)} из {len(group)} пар, уверенность {confidence:.2f}, решил {who}")
+            elif mode == "listwise" and not decided.empty:
+                rank = float(decided["rank"].astype(float).mean())
+                judged.setdefault((item, model), -rank)
+                verdicts.setdefault((item, model), []).append(f"listwise: средний ранг {rank:.2f} (судья {group['judge'].iloc[0]})")
+    rows = []
+    for (task, item), group in generations.groupby(["task", "item_id"], sort=True):
+        item = str(item)
+        models = sorted(group["model"])
+        by_judge = {m: judged[(item, m)] for m in models if (item, m) in judged}
+        by_cosine = {m: values[(item, m)]["cosine"] for m in models if "cosine" in values.get((item, m), {})}
+        disagreement = bool(by_judge and by_cosine and max(by_judge, key=by_judge.get) != max(by_cosine, key=by_cosine.get))
+        for row in group.sort_values("model").itertuples():
+            shown = values.get((item, row.model), {})
+            rows.append({
+                "paper_id": row.paper_id, "task": task, "item_id": item, "context": context.get(item, ""),
+                "reference": _clip(reference.get(item, ""), SIDE_BY_SIDE_CHARS), "model": row.model,
+                "output": _clip(row.output if not row.error else f"ошибка: {row.error}", SIDE_BY_SIDE_CHARS),
+                "chunks": kept.get(item, "") if task == "answer" else "",
+                "metrics": " · ".join(f"{k} {v:.3f}" for k, v in sorted(shown.items())),
+                "verdict": "; ".join(verdicts.get((item, row.model), [])) or "судья не оценивал",
+                "disagreement": disagreement,
+            })
+    return pd.DataFrame(rows, columns=columns)
+
+
 def build_all(
     store: ArtifactStore, paths: StatePaths, inputs: dict | None = None, out_path: Path | None = None, record: bool = True
 ) -> LeaderboardResult:
@@ -172,6 +253,12 @@ def build_all(
 
     metrics = current(contracts.GENERATION_METRICS.name)
     judgments = current(contracts.JUDGMENTS.name)
+    retrievals = current(contracts.RETRIEVALS.name)
+    calibration = pd.DataFrame()
+    if store.current_version(contracts.JUDGE_CALIBRATION.name):
+        ref = store.current_ref(contracts.JUDGE_CALIBRATION.name)
+        read.append(ref)
+        calibration = store.read_frame(contracts.JUDGE_CALIBRATION.name, version=ref.version)
     generations = pd.concat([current(asset.name) for asset in contracts.GENERATION_ASSETS], ignore_index=True)
     tables = (build_leaderboard_by_collection(metrics, generations, judgments if not judgments.empty else None,
                                               collection_of=collection_of)
@@ -189,11 +276,13 @@ def build_all(
             for name, table in tables.items():
                 out.write_frame(table, name=name)
             out.write_frame(retired, name="retired")
+            out.write_frame(calibration, name="judge_guarantee")
             if inputs is not None:
                 out.write_json(inputs, name="inputs")
         artifact_version = out.version
+    items = side_by_side(generations, metrics, judgments, retrievals)
     report = write_report(tables, Path(out_path) if out_path else paths.reports / "report.html", study=study_verification(),
-                          reliability=reliability, retired=retired)
+                          reliability=reliability, retired=retired, guarantee=calibration, items=items)
     return LeaderboardResult(
         tables=tables,
         report_path=report,

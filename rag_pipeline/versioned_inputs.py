@@ -84,6 +84,18 @@ def paper_question_versions() -> dict[str, str]:
     }
 
 
+def retrieval_versions() -> dict[str, str]:
+    """pipeline.yaml's retrieval and reranker sections and, when retrieval translates questions, the
+    registry entry of the translating model (its identity: weights, revision, decoding, prompts)."""
+    config: PipelineConfig = load_pipeline_config()
+    values = {name: getattr(config, name).content_hash() for name in ("retrieval", "reranker")}
+    if config.retrieval.uses_translation:
+        entries = {spec.name: spec for spec in read_models().entries}
+        entry = entries.get(config.retrieval.translate_with)
+        values["translation_model"] = entry.identity() if entry is not None else None
+    return {WHOLE: content_hash(values)}
+
+
 def model_roster_version() -> dict[str, str]:
     """Who is registered: the judge compares these models and the leaderboard ranks them."""
     return {WHOLE: content_hash(sorted(spec.name for spec in read_models().entries))}
@@ -94,10 +106,20 @@ def paper_roster_version() -> dict[str, str]:
 
 
 def judge_versions() -> dict[str, str]:
-    """The judge section and the judge model's own registry entry (it is a registry model)."""
+    """The judge section and the registry entries of the judge and the cascade's judges (registry models)."""
     config = load_pipeline_config().judge
-    judge_model = next((spec for spec in read_models().entries if spec.name == config.model), None)
-    return {WHOLE: content_hash({"judge": config.content_hash(), "model": judge_model.identity() if judge_model else None})}
+    entries = {spec.name: spec for spec in read_models().entries}
+    names = [config.model, *(name for name in config.cascade_models if name != config.model)]
+    models = {name: entries[name].identity() if name in entries else None for name in names}
+    return {WHOLE: content_hash({"judge": config.content_hash(), "models": models})}
+
+
+def label_file_versions() -> dict[str, str]:
+    """The preference label files (name and sha256 of each) in the judge's label directory."""
+    from rag_pipeline.evaluate.judge.labels import label_directory, label_files
+
+    files = label_files(label_directory(load_pipeline_config().judge.labels))
+    return {WHOLE: content_hash({path.name: _file_hash(str(path), *_stat(path)) for path in files})}
 
 
 INPUTS: tuple[VersionedInput, ...] = (
@@ -109,11 +131,15 @@ INPUTS: tuple[VersionedInput, ...] = (
     VersionedInput("chunking_config", WHOLE, (c.PAPER_CHUNKS,), "pipeline.yaml: chunking.", _section("chunking")),
     VersionedInput("embedder_config", WHOLE, (c.PAPER_INDEX, c.RETRIEVALS), "pipeline.yaml: embedder and chroma.",
                    _section("embedder", "chroma")),
-    VersionedInput("retrieval_config", WHOLE, (c.RETRIEVALS,), "pipeline.yaml: retrieval (top_k, top_n) and reranker.",
-                   _section("retrieval", "reranker")),
+    VersionedInput("retrieval_config", WHOLE, (c.RETRIEVALS,),
+                   "pipeline.yaml: retrieval (top_k, top_n, strategy, fusion, BM25 settings, query translation) and "
+                   "reranker, and the registry entry of the translating model.", retrieval_versions),
     VersionedInput("metrics_config", WHOLE, (c.GENERATION_METRICS,), "pipeline.yaml: cosine_embedder.",
                    _section("cosine_embedder")),
-    VersionedInput("judge_config", WHOLE, (c.JUDGMENTS,), "pipeline.yaml: judge, and the judge model's entry.", judge_versions),
+    VersionedInput("judge_config", WHOLE, (c.JUDGE_CALIBRATION, c.JUDGMENTS),
+                   "pipeline.yaml: judge, and the entries of the judge and cascade models.", judge_versions),
+    VersionedInput("label_files", WHOLE, (c.JUDGE_LABELS,), "The preference label files (data/labels/).",
+                   label_file_versions),
     VersionedInput("model_roster", WHOLE, (c.JUDGMENTS, c.LEADERBOARD), "The names of the registered models.",
                    model_roster_version),
     VersionedInput("paper_roster", WHOLE, (c.LEADERBOARD,), "The ids of the registered papers.", paper_roster_version),

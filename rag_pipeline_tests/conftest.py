@@ -18,3 +18,7 @@ def state_dir(tmp_path, monkeypatch):
     root = tmp_path / "state"
     monkeypatch.setenv("RAG_PIPELINE_HOME", str(root))
     return root
+
+
+# Real local services (PostgreSQL, Redis, RabbitMQ): skip on a laptop without them, fail under CI=true.
+from rag_pipeline_tests.services import postgres_database  # noqa: F401  (fixture)

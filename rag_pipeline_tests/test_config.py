@@ -4,6 +4,7 @@ from typing import get_args
 
 import dagster as dg
 import pytest
+import yaml
 
 from rag_pipeline.config import (
     ConfigError,
@@ -110,3 +111,64 @@ def test_a_launchpad_override_reaches_the_core_and_is_validated():
 
 def test_the_judge_modes_the_config_accepts_are_the_registered_ones():
     assert set(get_args(JudgeModeName)) == set(MODES)
+
+
+def test_retrieval_strategy_fields_are_validated_with_clear_errors(tmp_path):
+    config = load_pipeline_config(write(tmp_path, "retrieval: {strategy: hybrid, rrf_k: 30, lexical_weight: 2}\n"))
+    assert (config.retrieval.strategy, config.retrieval.rrf_k, config.retrieval.lexical_weight) == ("hybrid", 30, 2.0)
+    assert RetrievalConfig().strategy == "dense"  # the notebook's first stage unless configured
+    for text, message in [
+        ("retrieval: {strategy: sparse}", r"retrieval: strategy: unknown retrieval strategy 'sparse'; expected one of \['dense', 'bm25', 'hybrid'\]"),
+        ("retrieval: {fusion: sum}", r"retrieval: fusion: unknown retrieval fusion 'sum'"),
+        ("retrieval: {rrf_k: 0}", r"retrieval: rrf_k: Input should be greater than or equal to 1"),
+        ("retrieval: {bm25_b: 1.5}", r"retrieval: bm25_b: Input should be less than or equal to 1"),
+        ("retrieval: {strategy: hybrid, dense_weight: 0, lexical_weight: 0}", r"needs dense_weight or lexical_weight above 0"),
+        ("retrieval: {stemming: 'yes'}", r"retrieval: stemming: Input should be a valid boolean"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            load_pipeline_config(write(tmp_path, text + "\n"))
+
+
+def test_retrieval_strategy_flows_into_the_retrieval_config_input(tmp_path, monkeypatch):
+    from rag_pipeline.versioned_inputs import INPUTS_BY_NAME
+
+    def versions(text: str) -> dict[str, str]:
+        monkeypatch.setenv("RAG_PIPELINE_CONFIG", str(write(tmp_path, text)))
+        return {name: INPUTS_BY_NAME[name].versions()[""] for name in ("retrieval_config", "embedder_config", "chunking_config")}
+
+    dense = versions("retrieval: {top_k: 10, top_n: 2}\n")
+    hybrid = versions("retrieval: {top_k: 10, top_n: 2, strategy: hybrid}\n")
+    hybrid_k = versions("retrieval: {strategy: hybrid, rrf_k: 20}\n")
+    assert versions("retrieval: {strategy: dense}  # explicit default\n") == dense
+    assert len({dense["retrieval_config"], hybrid["retrieval_config"], hybrid_k["retrieval_config"]}) == 3
+    assert hybrid["embedder_config"] == dense["embedder_config"]  # the index does not re-run
+    assert hybrid["chunking_config"] == dense["chunking_config"]
+
+
+def test_the_translating_models_registry_entry_flows_into_the_retrieval_config_input(tmp_path, monkeypatch):
+    from rag_pipeline.defs.ingest.assets import retrieval_pool
+    from rag_pipeline.versioned_inputs import INPUTS_BY_NAME
+
+    models = yaml.safe_load((REPO_ROOT / "data" / "models.yaml").read_text(encoding="utf-8"))
+    entry = next(m for m in models["models"] if m["name"] == "qwen2.5-coder-0.5b")
+    original = entry["revision"]
+    monkeypatch.setenv("RAG_PIPELINE_MODELS", str(tmp_path / "models.yaml"))
+
+    def version(pipeline: str, revision: str = original) -> str:
+        entry["revision"] = revision
+        (tmp_path / "models.yaml").write_text(yaml.safe_dump(models), encoding="utf-8")
+        monkeypatch.setenv("RAG_PIPELINE_CONFIG", str(write(tmp_path, pipeline)))
+        return INPUTS_BY_NAME["retrieval_config"].versions()[""]
+
+    off = "retrieval: {strategy: hybrid}\n"
+    on = "retrieval: {strategy: hybrid, translate_with: qwen2.5-coder-0.5b}\n"
+    translating = version(on)
+    assert translating != version(off)
+    assert version(off, revision="sha256:other") == version(off)  # no translation: the entry does not matter
+    assert version(on, revision="sha256:other") != translating  # other weights: the retrievals re-run
+    assert version(on) == translating
+    assert version("retrieval: {strategy: hybrid, translate_with: qwen2.5-coder-0.5b, translate_for: both}\n") != translating
+    # the step that loads the LLM takes the gpu pool; without translation it takes none
+    assert retrieval_pool(PipelineConfig.from_dict({"retrieval": {"strategy": "hybrid", "translate_with": "x"}})) == "gpu"
+    assert retrieval_pool(PipelineConfig.from_dict({"retrieval": {"strategy": "hybrid"}})) is None
+    assert retrieval_pool(PipelineConfig.from_dict({"retrieval": {"strategy": "dense", "translate_with": "x"}})) is None

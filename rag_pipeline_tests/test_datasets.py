@@ -30,7 +30,7 @@ def write(path: Path, text: str) -> Path:
 
 def test_shipped_registry_resolves_sources():
     papers = papers_by_id(REPO_ROOT / "data" / "papers.yaml")
-    assert len(papers) == 13 and not read_papers(REPO_ROOT / "data" / "papers.yaml").errors
+    assert len(papers) == 16 and not read_papers(REPO_ROOT / "data" / "papers.yaml").errors
     attention = papers["attention"]
     assert (attention.arxiv_id, attention.arxiv_version, attention.pdf_path) == ("1706.03762", None, None)
     assert attention.source == "https://arxiv.org/abs/1706.03762"

@@ -215,3 +215,32 @@ def test_headline_marks_the_best_and_the_models_within_noise():
     assert "0.800 [0.750, 0.850] |" in lines["b"].replace("  ", "")  # significantly worse: no mark
     assert "1.0 [0.5, 1.5] (n=3)" in lines["c"] and "*" not in lines["c"] and "~" not in lines["c"]
     assert headline_markdown({}) == "_no metric rows stored yet_"
+
+
+def test_side_by_side_shows_every_output_and_flags_judge_vs_metric_disagreement():
+    from rag_pipeline.evaluate.judge.core import Judge, verdict_frame, verdict_row
+    from rag_pipeline.evaluate.report import _side_by_side_section
+    from rag_pipeline.reporting import side_by_side
+
+    paper = min({q.paper_id for q in load_demo_questions()})
+    first, second = [q.question_id for q in load_demo_questions() if q.paper_id == paper][:2]
+    generations = pd.DataFrame([{"task": "answer", "item_id": item, "paper_id": paper, "model": model,
+                                 "output": f"{model} on {item}", "error": ""}
+                                for item in (first, second) for model in ("m1", "m2")])
+    # cosine prefers m2 on both items; the judge ranks m1 first on `first` and m2 first on `second`
+    metrics = pd.DataFrame([{"item_id": item, "model": model, "metric": "cosine", "value": value, "error": ""}
+                            for item in (first, second) for model, value in (("m1", 0.5), ("m2", 0.9))])
+    judge = Judge(complete=lambda m: "", name="j")
+    rows = [verdict_row(judge, {"item_id": item, "paper_id": paper, "task": "answer"}, model, "listwise", 0, 1, "A",
+                        [], rank=rank)
+            for item, ranks in ((first, {"m1": 1, "m2": 2}), (second, {"m1": 2, "m2": 1})) for model, rank in ranks.items()]
+    retrievals = pd.DataFrame([{"question_id": first, "kept": True, "final_rank": 1, "text": "the kept chunk"}])
+    items = side_by_side(generations, metrics, verdict_frame(rows), retrievals)
+    assert len(items) == 4 and set(items["output"]) == {f"{m} on {i}" for i in (first, second) for m in ("m1", "m2")}
+    flagged = items.groupby("item_id")["disagreement"].first()
+    assert flagged[first] and not flagged[second]
+    assert (items[items["item_id"] == first]["chunks"] == "the kept chunk").all()
+    assert items["metrics"].str.contains("cosine 0.").all() and items["verdict"].str.contains("listwise").all()
+    html = _side_by_side_section(items)
+    assert html.count('<tr class="sbs') == 4 and html.count(" dis\"") == 2  # both rows of the flagged item
+    assert 'id="sbs-model-1"' in html and "<script" not in html

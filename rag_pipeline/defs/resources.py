@@ -29,7 +29,7 @@ from rag_pipeline.config import (
     load_pipeline_config,
     section_class,
 )
-from rag_pipeline.defs.runs import RunSupervisor, supervise_run
+from rag_pipeline.defs.runs import RunSupervisor, in_step_worker, supervise_run
 from rag_pipeline.index.embedders import load_embedder
 from rag_pipeline.index.rerankers import load_reranker
 from rag_pipeline.index.vector_store import make_chroma_client
@@ -48,7 +48,7 @@ class StateResource(dg.ConfigurableResource):
     _supervisor: RunSupervisor | None = pydantic.PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        if context.instance is not None and context.dagster_run is not None:
+        if context.instance is not None and context.dagster_run is not None and not in_step_worker():
             report = context.log.warning if context.log is not None else print
             self._supervisor = supervise_run(context.instance, context.dagster_run, report)
 

@@ -1,4 +1,5 @@
-"""Materialize selections of the asset graph in-process on a real Dagster instance.
+"""Materialize selections of the asset graph on a real Dagster instance: in-process, or through the
+celery executor when $RAG_PIPELINE_EXECUTOR=celery (rag_pipeline.defs.executors).
 
 Used by `rag-pipeline demo` and the tests; the UI does the same through its launchpad. A failing
 partition is reported and the others carry on.
@@ -15,7 +16,23 @@ from tqdm import tqdm
 
 from rag_pipeline import contracts
 from rag_pipeline.defs import runs
+from rag_pipeline.defs.executors import (
+    CELERY,
+    EXECUTOR_ENV,
+    ExecutorConfigError,
+    executor_choice,
+    reconstructable_asset_job,
+)
 from rag_pipeline.defs.inputs.assets import record_observations
+from rag_pipeline.defs.instance import (
+    POSTGRES_URL_ENV,
+    InstanceConfigError,
+    configured_storage,
+    driver_from_environment,
+    storage_choice,
+    validate_instance_yaml,
+    with_storage,
+)
 from rag_pipeline.defs.partitions import model_paper_key, sync_registry_partitions
 from rag_pipeline.defs.staleness import stale_or_missing, stale_selections
 from rag_pipeline.settings import state_paths
@@ -44,18 +61,43 @@ INSTANCE_CONFIG += RUN_MONITORING_CONFIG
 
 
 def instance_home() -> Path:
-    """DAGSTER_HOME, defaulting to <state>/dagster; created with the instance config if new."""
+    """DAGSTER_HOME, defaulting to <state>/dagster; created with the instance config if new (its
+    storage PostgreSQL when $RAG_PIPELINE_POSTGRES_URL is set, else sqlite: rag_pipeline.defs.instance)."""
     home = Path(os.environ.get("DAGSTER_HOME") or state_paths().dagster_home)
+    driver_from_environment()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(INSTANCE_CONFIG, encoding="utf-8")
+        config.write_text(with_storage(INSTANCE_CONFIG, storage_choice()), encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
 
+def configure_storage(postgres: str | None = None, sqlite: bool = False) -> tuple[Path, dict | None, str | None]:
+    """`rag-pipeline init`: set the instance's storage in DAGSTER_HOME/dagster.yaml (other settings
+    kept) to PostgreSQL at `postgres` (a URL without password), to $RAG_PIPELINE_POSTGRES_URL when
+    that is set, or back to sqlite with `sqlite`; with none of them the file is left as it is.
+    Returns (home, the storage block now configured, a warning about the variable's form or None)."""
+    warning = driver_from_environment()
+    home = instance_home()
+    config = home / "dagster.yaml"
+    wanted = None if sqlite else storage_choice(postgres)
+    if sqlite or wanted is not None:
+        text = config.read_text(encoding="utf-8")
+        updated = with_storage(text, wanted)
+        if updated != text:
+            config.write_text(updated, encoding="utf-8")
+    validate_instance_yaml(home)
+    return home, configured_storage(home), warning
+
+
 def get_instance() -> dg.DagsterInstance:
-    instance_home()
+    home = instance_home()
+    if os.environ.get(POSTGRES_URL_ENV) and configured_storage(home) is None:
+        raise InstanceConfigError(
+            f"${POSTGRES_URL_ENV} is set but {home / 'dagster.yaml'} stores runs in sqlite: "
+            "run `rag-pipeline init` to switch the instance to PostgreSQL (or unset the variable)"
+        )
     return dg.DagsterInstance.get()
 
 
@@ -95,23 +137,28 @@ def materialize_partitions(
     Dagster's own step logs go to the console at `log_level` (the run's full log is in the instance).
     """
     summary = RunSummary()
+    launch = _executor_launch(defs, resources) if executor_choice() == CELERY else None
     resources = resources if resources is not None else dict(defs.resources)
     graph = [*defs.assets, *defs.asset_checks]
     for key in tqdm(partition_keys, desc=label, disable=not progress, unit="partition"):
         signals_before = len(runs.RECEIVED)
+        # The owning process (stale-run cleanup) and this invocation (what an interrupt left undone).
+        tags = {runs.LAUNCHED_BY_TAG: "cli", runs.SESSION_TAG: runs.SESSION, runs.STAGE_TAG: label, **runs.owner_tags()}
+        run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
         try:
-            result = dg.materialize(
-                graph,
-                selection=selection,
-                partition_key=key,
-                instance=instance,
-                resources=resources,
-                raise_on_error=False,
-                # The owning process (stale-run cleanup) and this invocation (what an interrupt left undone).
-                tags={runs.LAUNCHED_BY_TAG: "cli", runs.SESSION_TAG: runs.SESSION, runs.STAGE_TAG: label,
-                      **runs.owner_tags()},
-                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-            )
+            if launch is not None:
+                result = launch(instance, selection, key, tags, run_config)
+            else:
+                result = dg.materialize(
+                    graph,
+                    selection=selection,
+                    partition_key=key,
+                    instance=instance,
+                    resources=resources,
+                    raise_on_error=False,
+                    tags=tags,
+                    run_config=run_config,
+                )
         except runs.Interrupted as interrupt:  # outside Dagster's own interrupt handling
             runs.cancel_runs(instance, [], interrupt.signal_name)
             raise
@@ -126,6 +173,39 @@ def materialize_partitions(
         else:
             summary.failed[name] = _failure_message(result)
     return summary
+
+
+def _executor_launch(defs: dg.Definitions, resources: dict | None):
+    """How `materialize_partitions` runs one partition under the definitions' own executor (celery):
+    Dagster's `execute_job` of the asset job as a reconstructable pointer, so that the executor's
+    workers load the same definitions. This process orchestrates the run; the steps run where the
+    executor sends them. `dg.materialize` would always run in-process."""
+    from rag_pipeline import definitions
+
+    if defs is not definitions.defs:
+        raise ExecutorConfigError(f"${EXECUTOR_ENV}=celery runs the definitions of rag_pipeline.definitions, "
+                                  "which the workers load: other Definitions run in-process only")
+    if resources is not None:
+        raise ExecutorConfigError(f"${EXECUTOR_ENV}=celery: resources given in Python cannot reach the workers; "
+                                  "configure them in pipeline.yaml (or run in-process)")
+    job = reconstructable_asset_job()
+    executor = job.get_definition().executor_def
+    if executor.name != CELERY:
+        raise ExecutorConfigError(f"${EXECUTOR_ENV}=celery, but rag_pipeline.definitions was loaded with the "
+                                  f"{executor.name} executor: set the variable before the definitions are imported")
+    asset_defs = {key: defs.resolve_assets_def(key) for key in defs.resolve_all_asset_keys()}
+
+    def launch(instance: dg.DagsterInstance, selection: list[str], key, tags: dict, run_config: dict):
+        keys = [dg.AssetKey(name) for name in selection]
+        if key is not None:
+            partitions = asset_defs[keys[0]].partitions_def
+            tags = {**tags, **partitions.get_tags_for_partition_key(str(key))}
+        # A run whose orchestrator died holds its pool slots until someone notices (in-process runs
+        # do this when their StateResource starts; here no resource starts in this process).
+        runs.cleanup_stale_runs(instance, lambda line: print(line), by="rag-pipeline")
+        return dg.execute_job(job, instance, run_config=run_config, tags=tags, asset_selection=keys)
+
+    return launch
 
 
 def blocked_papers(defs: dg.Definitions, instance: dg.DagsterInstance, papers: list[str]) -> dict[str, str]:
@@ -205,6 +285,10 @@ def run_pipeline(
     summary.merge(materialize_selections(defs, instance, stale_selections(defs, instance, GENERATION_SELECTION, keys),
                                          "generate", resources, progress))
     if judge:
+        # Labels, then the cascade's calibration (a no-op table unless judge.modes has "cascade").
+        for asset in (contracts.JUDGE_LABELS, contracts.JUDGE_CALIBRATION):
+            if stale_or_missing(defs, instance, [asset.name], [None]):
+                summary.merge(materialize_partitions(defs, instance, [asset.name], [None], asset.name, resources, progress))
         judged = sorted(set(ingested) | set(study_papers))
         judged = stale_or_missing(defs, instance, [contracts.JUDGMENTS.name], judged)
         summary.merge(materialize_partitions(defs, instance, [contracts.JUDGMENTS.name], judged, "judge", resources, progress))

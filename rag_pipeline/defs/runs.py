@@ -368,6 +368,21 @@ class RunSupervisor:
                 self.report(waiting_message(pool, infos[pool], waiting, views))
 
 
+# A celery worker process (rag_pipeline.defs.celery_worker) executes single steps of runs that another
+# process orchestrates (`rag-pipeline run`, the UI's run worker): it is not their owner, and its
+# life says nothing about theirs. The orchestrator's pid is in the run's tags from its creation.
+_STEP_WORKER = False
+
+
+def mark_step_worker() -> None:
+    global _STEP_WORKER
+    _STEP_WORKER = True
+
+
+def in_step_worker() -> bool:
+    return _STEP_WORKER
+
+
 def supervise_run(instance: dg.DagsterInstance, run: dg.DagsterRun, report: Report) -> RunSupervisor:
     """Record this process as `run`'s owner, clean up after dead runs, then watch the run (heartbeat, waits).
 

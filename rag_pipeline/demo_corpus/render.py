@@ -3,7 +3,13 @@
 The layout mimics a conference paper closely enough that the ingestion stage has to cope with
 what real papers have: a title block, an abstract, numbered section headings set in a larger
 bold font (pymupdf4llm turns those into markdown headings), a numeric table, a displayed
-formula, a reference list and, optionally, a two-column body.
+formula, a reference list and, optionally, a two-column body, a running header above the body
+(``running_header: {left, right}``), figures drawn as vector graphics with text labels inside and
+a caption below (``figure: {labels, caption, after}`` in a section), lettered appendix sections
+after the references (``appendix:``), footnotes at the foot of the first page (``footnotes:``, a
+list of texts; the body marks them with superscript digits such as ``¹``) and the reference style
+(``reference_style: numbered`` — ``[1] ...``, the default — or ``author-year``: entries as written,
+no numbers).
 
 Only the standard PDF fonts are used (no embedded TrueType), so text is limited to Latin-1;
 formulas are written in ASCII ("softmax(Q K^T / sqrt(d_k))"). The bytes are deterministic:
@@ -18,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from reportlab.graphics.shapes import Drawing, Rect, String
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_JUSTIFY, TA_LEFT
 from reportlab.lib.pagesizes import A4
@@ -51,6 +58,7 @@ PRODUCER_CREATOR = "rag_pipeline demo corpus renderer"
 # The standard (non-embedded) PDF fonts cover the Windows-1252 character set.
 FONT_ENCODING = "cp1252"
 REQUIRED_FIELDS = ("id", "title", "authors", "abstract", "sections", "references")
+REFERENCE_STYLES = ("numbered", "author-year")
 
 
 class DemoSourceError(ValueError):
@@ -216,6 +224,21 @@ def validate_source(source: dict) -> None:
         formula = section.get("formula")
         if formula is not None and not formula.get("text"):
             raise DemoSourceError(f"{where}: formula needs 'text'")
+        figure = section.get("figure")
+        if figure is not None and not (figure.get("labels") and figure.get("caption")):
+            raise DemoSourceError(f"{where}: figure needs 'labels' and a 'caption'")
+    for number, section in enumerate(source.get("appendix") or [], start=1):
+        if not isinstance(section, dict) or not section.get("heading") or not section.get("paragraphs"):
+            raise DemoSourceError(f"demo paper {paper!r} appendix section {number}: needs a 'heading' and 'paragraphs'")
+    style = source.get("reference_style", "numbered")
+    if style not in REFERENCE_STYLES:
+        raise DemoSourceError(f"demo paper {paper!r}: reference_style must be one of {list(REFERENCE_STYLES)}, got {style!r}")
+    footnotes = source.get("footnotes")
+    if footnotes is not None and not (isinstance(footnotes, list) and footnotes and all(str(f).strip() for f in footnotes)):
+        raise DemoSourceError(f"demo paper {paper!r}: footnotes must be a non-empty list of texts")
+    header = source.get("running_header")
+    if header is not None and not (isinstance(header, dict) and set(header) <= {"left", "right"} and header):
+        raise DemoSourceError(f"demo paper {paper!r}: running_header needs 'left' and/or 'right' text")
 
 
 def _table(table: dict, styles: dict[str, ParagraphStyle], width: float) -> list[Flowable]:
@@ -247,6 +270,20 @@ def _table(table: dict, styles: dict[str, ParagraphStyle], width: float) -> list
     return [KeepTogether([f for f in (caption, grid) if f is not None]), Spacer(1, 6)]
 
 
+def _figure(figure: dict, styles: dict[str, ParagraphStyle], width: float) -> list[Flowable]:
+    """A box diagram (vector graphics with text labels inside, as figures in papers have) and its
+    caption below it."""
+    labels = [str(label) for label in figure["labels"]]
+    box_width = min(70.0, (width - 10) / max(1, len(labels)) - 8)
+    drawing = Drawing(width, 70)
+    for index, label in enumerate(labels):
+        x = 5 + index * (box_width + 8)
+        drawing.add(Rect(x, 20, box_width, 30, fillColor=None, strokeColor=colors.black))
+        drawing.add(String(x + 4, 32, label, fontName="Helvetica", fontSize=7))
+    caption = Paragraph(_text(figure["caption"]), styles["caption"])
+    return [KeepTogether([drawing, caption]), Spacer(1, 6)]
+
+
 def _formula(formula: dict, styles: dict[str, ParagraphStyle]) -> Flowable:
     number = formula.get("number")
     label = f"&nbsp;&nbsp;&nbsp;&nbsp;({escape(str(number))})" if number is not None else ""
@@ -265,6 +302,9 @@ def _section_flowables(section: dict, number: int, styles: dict, width: float) -
     if section.get("table"):
         after = int(section["table"].get("after", len(paragraphs)))
         inserts.setdefault(after, []).extend(_table(section["table"], styles, width))
+    if section.get("figure"):
+        after = int(section["figure"].get("after", 1))
+        inserts.setdefault(after, []).extend(_figure(section["figure"], styles, width))
     flowables: list[Flowable] = [
         CondPageBreak(3 * cm),
         Paragraph(_text(heading), styles["heading"]),
@@ -303,10 +343,10 @@ def _abstract(source: dict, styles: dict) -> list[Flowable]:
 
 def _references(source: dict, styles: dict) -> list[Flowable]:
     flowables: list[Flowable] = [CondPageBreak(3 * cm), Paragraph("References", styles["heading"])]
+    numbered = source.get("reference_style", "numbered") == "numbered"
     for number, reference in enumerate(source["references"], start=1):
-        flowables.append(
-            Paragraph(f"[{number}]&nbsp;&nbsp;{_text(reference)}", styles["reference"])
-        )
+        label = f"[{number}]&nbsp;&nbsp;" if numbered else ""
+        flowables.append(Paragraph(f"{label}{_text(reference)}", styles["reference"]))
     return flowables
 
 
@@ -315,6 +355,51 @@ def _page_number(canvas, doc) -> None:
     canvas.setFont("Times-Roman", 8)
     canvas.drawCentredString(PAGE_SIZE[0] / 2, 1.2 * cm, str(doc.page))
     canvas.restoreState()
+
+
+def _running_header(header: dict):
+    """Page decoration with a running header (left and/or right text above the body) and the page
+    number, as arXiv preprints and proceedings have."""
+
+    def draw(canvas, doc) -> None:
+        canvas.saveState()
+        canvas.setFont("Times-Italic", 8)
+        top = PAGE_SIZE[1] - 1.3 * cm
+        if header.get("left"):
+            canvas.drawString(MARGIN, top, str(header["left"]))
+        if header.get("right"):
+            canvas.drawRightString(PAGE_SIZE[0] - MARGIN, top, str(header["right"]))
+        canvas.restoreState()
+        _page_number(canvas, doc)
+
+    return draw
+
+
+FOOTNOTE_STYLE = ParagraphStyle("footnote", fontName="Times-Roman", fontSize=7.5, leading=9, alignment=TA_LEFT)
+
+
+def _with_footnotes(decorate, footnotes: list[str]):
+    """Page decoration that also sets ``footnotes`` at the foot of the first page, under a short
+    rule, in the bottom margin above the page number (as a journal's first-page footnotes)."""
+
+    def draw(canvas, doc) -> None:
+        decorate(canvas, doc)
+        if doc.page != 1:
+            return
+        width = PAGE_SIZE[0] - 2 * MARGIN
+        paragraphs = [Paragraph(_text(text), FOOTNOTE_STYLE) for text in footnotes]
+        heights = [paragraph.wrap(width, MARGIN)[1] for paragraph in paragraphs]
+        top = MARGIN - 0.15 * cm
+        canvas.saveState()
+        canvas.setLineWidth(0.4)
+        canvas.line(MARGIN, top, MARGIN + 4 * cm, top)
+        y = top - 2
+        for paragraph, height in zip(paragraphs, heights):
+            y -= height
+            paragraph.drawOn(canvas, MARGIN, y)
+        canvas.restoreState()
+
+    return draw
 
 
 def _height(flowables: list[Flowable], width: float) -> float:
@@ -345,6 +430,10 @@ def _document(
         pageCompression=1,
     )
     footer = _page_number
+    if source.get("running_header"):
+        footer = _running_header(source["running_header"])
+    if source.get("footnotes"):
+        footer = _with_footnotes(footer, [str(f) for f in source["footnotes"]])
     x, y, width, height = doc.leftMargin, doc.bottomMargin, doc.width, doc.height
     if columns == 1:
         doc.addPageTemplates(
@@ -403,6 +492,12 @@ def render_paper(source: dict, out_path: Path, columns: int = 1) -> Path:
     for number, section in enumerate(source["sections"], start=1):
         story += _section_flowables(section, number, styles, content_width)
     story += _references(source, styles)
+    for number, section in enumerate(source.get("appendix") or []):  # lettered: A, B, ...
+        story += [
+            CondPageBreak(3 * cm),
+            Paragraph(_text(f"{chr(ord('A') + number)} {section['heading']}"), styles["heading"]),
+            *[Paragraph(_text(paragraph), styles["body"]) for paragraph in section["paragraphs"]],
+        ]
     doc.build(story)
     return atomic.write_bytes(out_path, buffer.getvalue())
 

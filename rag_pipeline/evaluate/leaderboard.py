@@ -88,7 +88,7 @@ def notebook_column_name(key: str, task: str, n_items: int, judge_display: str) 
 
 def item_scores(metrics: pd.DataFrame, judgments: pd.DataFrame | None = None) -> pd.DataFrame:
     """Successful per-item values, metrics and judge scores together: ``task, paper_id, item_id,
-    model, metric, value``. Judge metrics get a ``[judge name]`` suffix when several judges ran."""
+    model, metric, value``. A judge metric gets a ``[judge name]`` suffix when several judges yield it."""
     columns = ["task", "paper_id", "item_id", "model", "metric", "value"]
     parts = []
     if metrics is not None and not metrics.empty:
@@ -96,8 +96,8 @@ def item_scores(metrics: pd.DataFrame, judgments: pd.DataFrame | None = None) ->
         parts.append(ok.assign(value=ok["value"].astype(float))[columns])
     judged = judge_item_scores(judgments) if judgments is not None else pd.DataFrame(columns=ITEM_SCORE_COLUMNS)
     if not judged.empty:
-        if judged["judge"].nunique() > 1:
-            judged = judged.assign(metric=judged["metric"] + "[" + judged["judge"] + "]")
+        several = judged.groupby("metric")["judge"].transform("nunique") > 1
+        judged = judged.assign(metric=judged["metric"].where(~several, judged["metric"] + "[" + judged["judge"] + "]"))
         parts.append(judged[columns])
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=float if c == "value" else object) for c in columns})
@@ -444,7 +444,9 @@ def find_nan(tables: dict[str, pd.DataFrame]) -> list[str]:
     column that does not apply to the row's mode.
     """
     problems = []
-    mode_of_column = {mode.verdict_column: mode.name for mode in JUDGE_MODES.values()}  # rank -> listwise...
+    modes_of_column: dict[str, set[str]] = {"confidence": {"cascade"}}  # rank -> {listwise}, win -> {pairwise, cascade}
+    for mode in JUDGE_MODES.values():
+        modes_of_column.setdefault(mode.verdict_column, set()).add(mode.name)
     for name, table in tables.items():
         for column in table.columns:
             series = table[column]
@@ -457,8 +459,8 @@ def find_nan(tables: dict[str, pd.DataFrame]) -> list[str]:
             if not nulls.any():
                 continue
             reason_columns = [c for c in ("error", "note", "reason") if c in table.columns]
-            if column in mode_of_column and "mode" in table.columns:
-                unexplained = nulls & (table["mode"] == mode_of_column[column]) & ~table["abstained"]
+            if column in modes_of_column and "mode" in table.columns:
+                unexplained = nulls & table["mode"].isin(modes_of_column[column]) & ~table["abstained"]
             elif reason_columns:
                 has_reason = table[reason_columns].astype(str).apply(lambda r: any(v.strip() for v in r), axis=1)
                 unexplained = nulls & ~has_reason

@@ -1,10 +1,11 @@
-"""One self-contained HTML report (inline CSS and SVG; no script, no external resource).
+"""One self-contained HTML report (inline CSS and SVG; no script, no external resource: the
+side-by-side view filters with radio buttons and CSS alone).
 
 One section per collection of papers (statistics never pool collections): the noise warning, the
 notebook's final table from our data, metric bars with 95% CI error bars, mean ranks, paired
 tests, Bradley-Terry strengths, the per-paper heatmap, retrieval and the judge's reliability.
-Then, once: the reference study's numbers beside ours, failures, and the metric and generation
-signatures. The same inputs always produce the same bytes (no timestamps).
+Then, once: the judge's guarantee, every item side by side, the reference study's numbers beside
+ours, failures, and the metric and generation signatures. The same inputs always produce the same bytes (no timestamps).
 """
 
 from __future__ import annotations
@@ -262,6 +263,74 @@ def _collection_section(tables: dict[str, pd.DataFrame], collection: str, reliab
     return "\n".join(parts)
 
 
+GUARANTEE_COLUMNS = ["judge", "threshold", "n_calibration", "n_accepted", "errors", "risk_bound", "heldout_n",
+                     "heldout_decided", "heldout_coverage", "heldout_agreement", "ece", "auroc", "ece_logprob",
+                     "auroc_logprob", "calls", "seconds", "note"]
+
+
+def _guarantee_section(guarantee: pd.DataFrame | None, summary: pd.DataFrame) -> str:
+    parts = ["<h2>Гарантия судьи</h2>"]
+    if guarantee is None or guarantee.empty or guarantee["judge"].tolist() == ["cascade"]:
+        parts.append('<p class="muted">Каскад судей не настроен (judge.modes без «cascade»): гарантии нет. '
+                     "См. docs/JUDGE.md.</p>")
+        return "\n".join(parts)
+    overall = guarantee.iloc[-1]
+    alpha, delta = float(overall["alpha"]), float(overall["delta"])
+    kinds = str(overall["annotator_kind"])
+    against = ("с эталонным судьёй (ранги GPT-4o из ноутбука), а не с людьми" if kinds == "reference_judge"
+               else "с разметкой людей" if kinds == "human" else f"с разметкой ({kinds or 'нет меток'})")
+    coverage = overall["heldout_coverage"]
+    coverage_text = "—" if pd.isna(coverage) else f"{float(coverage):.1%}"
+    parts.append(
+        f"<p>На парах, по которым каскад выносит вердикт, его несогласие с метками не больше α = {alpha:g} "
+        f"с вероятностью не меньше 1 − δ = {1 - delta:g}. Согласие — {_esc(against)}. "
+        f"Покрытие на отложенных метках: <b>{coverage_text}</b> из {int(overall['heldout_n'])} пар.</p>")
+    if pd.isna(coverage) or float(coverage) == 0.0:
+        parts.append('<div class="warn">Ни один судья каскада не прошёл калибровку: каскад воздерживается по всем '
+                     "объектам, и столбцы judge_guaranteed_win_rate пусты. Это честный ответ для слабого судьи, "
+                     "а не ошибка: добавьте в judge.cascade более сильного судью (например, OpenAI-совместимый).</div>")
+    parts.append(_table(guarantee, [c for c in GUARANTEE_COLUMNS if c in guarantee.columns], digits=3))
+    covered = (summary[summary["metric"].astype(str).str.startswith("judge_guaranteed_win_rate")]
+               if not summary.empty and "metric" in summary.columns else pd.DataFrame())
+    parts.append("<h3>Рейтинг по вердиктам каскада (только покрытые пары, n — число объектов)</h3>")
+    parts.append(_table(covered, [c for c in ("collection", "task", "model", "n", "mean", "ci_low", "ci_high")
+                                  if c in covered.columns]) if not covered.empty else '<p class="muted">нет покрытых пар</p>')
+    return "\n".join(parts)
+
+
+def _side_by_side_section(items: pd.DataFrame | None) -> str:
+    """Every item's outputs side by side, filtered by paper, model and disagreement with radio
+    buttons and CSS (the report stays script-free)."""
+    parts = ["<h2>Ответы рядом</h2>"]
+    if items is None or items.empty:
+        parts.append('<p class="muted">нет генераций</p>')
+        return "\n".join(parts)
+    papers, models = sorted(set(items["paper_id"])), sorted(set(items["model"]))
+    css, controls = [], []
+    for group, values, prefix in (("paper", papers, "p"), ("model", models, "m")):
+        controls.append(f'<input type="radio" name="sbs-{group}" id="sbs-{group}-all" checked>'
+                        f'<label for="sbs-{group}-all">все</label>')
+        for index, value in enumerate(values):
+            controls.append(f'<input type="radio" name="sbs-{group}" id="sbs-{group}-{index}">'
+                            f'<label for="sbs-{group}-{index}">{_esc(value)}</label>')
+            css.append(f"#sbs-{group}-{index}:checked~table tr.sbs:not(.{prefix}{index}){{display:none}}")
+        controls.append("<br>")
+    controls.append('<input type="checkbox" id="sbs-disagree"><label for="sbs-disagree">только объекты, где лучший '
+                    "по судье ≠ лучший по косинусу</label>")
+    css.append("#sbs-disagree:checked~table tr.sbs:not(.dis){display:none}")
+    rows = []
+    for row in items.itertuples():
+        classes = f"sbs p{papers.index(row.paper_id)} m{models.index(row.model)}" + (" dis" if row.disagreement else "")
+        cells = [row.paper_id, TASK_TITLES.get(row.task, row.task), row.context, row.reference, row.model, row.output,
+                 row.chunks, row.metrics, row.verdict]
+        rows.append(f'<tr class="{classes}">' + "".join(f'<td class="txt">{_esc(c)}</td>' for c in cells) + "</tr>")
+    header = "".join(f"<th>{h}</th>" for h in ("статья", "задача", "вопрос / статья", "эталон", "модель", "ответ",
+                                                 "фрагменты", "метрики", "судья"))
+    parts += [f"<style>{''.join(css)}td.txt{{white-space:pre-wrap;max-width:28rem}}</style>",
+              '<div class="sbs-view">', *controls, f"<table><tr>{header}</tr>{''.join(rows)}</table>", "</div>"]
+    return "\n".join(parts)
+
+
 def write_report(
     tables: dict[str, pd.DataFrame],
     out_path: Path,
@@ -269,14 +338,17 @@ def write_report(
     reliability: dict[str, dict] | None = None,
     title: str = "RAG по научным статьям: сравнение моделей",
     retired: pd.DataFrame | None = None,
+    guarantee: pd.DataFrame | None = None,
+    items: pd.DataFrame | None = None,
 ) -> Path:
     """Write the leaderboard as one self-contained HTML file (atomically) and return its path.
 
     ``tables``: ``build_leaderboard_by_collection``'s output (every table has ``collection``);
     ``study``: ``verify_study()`` (the notebook's numbers beside ours); ``reliability``:
     ``judge_reliability(...)`` per collection; ``retired``: models and papers removed from the
-    registries whose results are still stored (listed, never ranked). Raises ValueError for a table
-    without ``collection``.
+    registries whose results are still stored (listed, never ranked); ``guarantee``: the
+    ``judge_calibration`` table; ``items``: ``reporting.side_by_side`` rows. Raises ValueError for
+    a table without ``collection``.
     """
     reliability = reliability or {}
     collections = _collections(tables, reliability)
@@ -291,6 +363,8 @@ def write_report(
          "объекты в разных коллекциях, поэтому средние, интервалы, тесты и ранги считаются внутри коллекции.</p>"),
         f"<ul>{contents}</ul>" if collections else '<p class="muted">нет данных</p>',
         *(_collection_section(tables, c, reliability.get(c)) for c in collections),
+        _guarantee_section(guarantee, get("summary")),
+        _side_by_side_section(items),
         "<h2>Эталонное исследование: числа ноутбука и наши</h2>",
         _table(study, ["part", "metric", "model", "item_id", "notebook", "ours", "abs_diff", "exact", "note"],
                row_class=lambda r: "" if r.get("exact") else "miss", digits=6)

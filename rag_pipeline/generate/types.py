@@ -36,6 +36,10 @@ class GenerationRequest:
     context_ids: list[str] = field(default_factory=list)
     context: dict = field(default_factory=dict)
     error: str = ""
+    # A judge's question: the backend returns the answer label's probabilities where it can, and
+    # stops after ``max_new_tokens`` (a verdict is a few tokens; None: the model's own limit).
+    want_logprobs: bool = False
+    max_new_tokens: int | None = None
 
 
 @dataclass

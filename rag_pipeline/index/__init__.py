@@ -9,7 +9,9 @@ from their former homes (``embedders``, ``rerankers``, ``vector_store``, ``retri
   ``cross_encoder``, ``flag`` for FlagEmbedding's FlagReranker) on the interface of ``base``.
 - ``vector_store``: ``make_chroma_client``, ``PaperIndex`` (one collection per embedder,
   filtered by paper).
-- ``retrieve``: ``retrieve``, ``retrieve_many``, ``retrieve_from_dir``.
+- ``lexical``: ``tokenize`` and ``LexicalIndex`` (BM25 via bm25s over a paper's stored chunks).
+- ``retrieve``: ``retrieve``, ``retrieve_many``, ``retrieve_from_dir`` (dense, bm25 or hybrid
+  reciprocal rank fusion first stage, then the reranker).
 - ``common``: text checks and device choice shared by the above.
 
 Hub id / local path resolution and weight fingerprints live in :mod:`rag_pipeline.model_source`.

@@ -9,6 +9,7 @@ the cosine similarity ``1 - distance``.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, get_args
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from rag_pipeline.config import ChromaConfig, ChromaMode
+from rag_pipeline.config import ChromaConfig, ChromaMode, ConfigError
 from rag_pipeline.hashing import content_hash
 from rag_pipeline.ids import validate_slug
 from rag_pipeline.index.embedders import Embedder
@@ -51,8 +52,37 @@ def make_chroma_client(config: ChromaConfig | dict | None = None):
         path = config.path or str(state_paths().chroma)
         return chromadb.PersistentClient(path=str(path), settings=settings)
     if config.mode == "http":
-        return chromadb.HttpClient(host=config.host, port=config.port, settings=settings)
+        return chromadb.HttpClient(
+            host=config.host, port=config.port, ssl=config.ssl, headers=dict(config.headers) or None,
+            settings=Settings(anonymized_telemetry=False, **http_settings(config)),
+            tenant=config.tenant, database=config.database,
+        )
     return chromadb.EphemeralClient(settings=settings)
+
+
+def http_settings(config: ChromaConfig) -> dict[str, Any]:
+    """chromadb Settings for a server: the CA bundle to verify TLS with, and token auth with the
+    token read from the environment variable ``config.token_env`` (never from a file)."""
+    settings: dict[str, Any] = {}
+    if config.ssl_ca_file:
+        settings["chroma_server_ssl_verify"] = config.ssl_ca_file
+    if config.token_env:
+        token = os.environ.get(config.token_env)
+        if not token:
+            raise ChromaTokenMissingError(
+                f"chroma.token_env names the environment variable {config.token_env}, which is not set (or empty): "
+                f"export {config.token_env}=<the Chroma server's token>"
+            )
+        settings.update(
+            chroma_client_auth_provider="chromadb.auth.token_authn.TokenAuthClientProvider",
+            chroma_client_auth_credentials=token,
+            chroma_auth_token_transport_header=config.token_header,
+        )
+    return settings
+
+
+class ChromaTokenMissingError(ConfigError):
+    """``chroma.token_env`` names an environment variable that is not set."""
 
 
 def collection_name(prefix: str, embedder_name: str) -> str:

@@ -25,13 +25,17 @@ _EXPORTS = {
     "markdown": ("markdown_engine", "pdf_to_markdown"),
     "text": (
         "ABSTRACT_HEADINGS",
+        "CONCLUSION_FALLBACK_HEADINGS",
         "CONCLUSION_HEADINGS",
         "REFERENCE_HEADINGS",
         "PaperText",
         "Sections",
         "clean_markdown",
         "extract_sections",
+        "markup_share",
         "process_markdown",
+        "split_front_matter",
+        "strip_converter_markup",
         "trim_references",
     ),
 }

@@ -105,14 +105,7 @@ def ingest_document(
         atomic.write_text(paths["text"], paper_text.text)
         atomic.write_json(
             paths["sections"],
-            {
-                "paper_id": spec.id,
-                "abstract": sections.abstract,
-                "conclusion": sections.conclusion,
-                "missing": sections.missing,
-                "headings": sections.headings,
-                "references_heading": paper_text.references_heading,
-            },
+            {"paper_id": spec.id, **paper_text.sections_record()},
         )
         atomic.write_parquet(paths["chunks"], chunks_to_frame(chunks))
         os.replace(
@@ -139,6 +132,7 @@ def ingest_document(
             name for name in ("abstract", "conclusion") if name not in sections.missing
         ],
         "sections_missing": list(sections.missing),
+        "conclusion_source": sections.conclusion_source,
         "n_chunks": len(chunks),
         "chunk_size": chunk_size,
         "chunk_overlap": chunk_overlap,

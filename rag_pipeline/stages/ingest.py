@@ -22,7 +22,7 @@ from rag_pipeline.ingest.chunking import chunk_text, chunks_to_frame
 from rag_pipeline.ingest.errors import InvalidSourceError
 from rag_pipeline.ingest.fetch import fetch_pdf
 from rag_pipeline.ingest.markdown import markdown_engine, pdf_to_markdown
-from rag_pipeline.ingest.text import process_markdown
+from rag_pipeline.ingest.text import markup_share, process_markdown
 from rag_pipeline.stages.outcome import (
     FilePath,
     Json,
@@ -101,13 +101,7 @@ def clean_paper(store: ArtifactStore, paper_id: str) -> StageOutcome:
     """Markdown cut at References and cleaned; abstract and conclusion found (a missing one is recorded)."""
     with store.writing(TEXT.name, paper_id) as out:
         processed = process_markdown(out.read_text(MARKDOWN.name, paper_id))
-        sections = {
-            "abstract": processed.sections.abstract,
-            "conclusion": processed.sections.conclusion,
-            "missing": list(processed.sections.missing),
-            "headings": list(processed.sections.headings),
-            "references_heading": processed.references_heading,
-        }
+        sections = processed.sections_record()
         out.write_text(processed.text)
         out.write_json(sections)
     missing = processed.sections.missing
@@ -118,12 +112,19 @@ def clean_paper(store: ArtifactStore, paper_id: str) -> StageOutcome:
             "references_cut_at": processed.references_heading or "(no references heading found)",
             "sections_found": ", ".join(s for s in ("abstract", "conclusion") if s not in missing) or "none",
             "sections_missing": ", ".join(missing) or "none",
+            # "heading", "fallback:<title>" (no conclusion heading: the last body section, e.g. a
+            # Discussion, stands in) or "missing"
+            "conclusion_source": processed.sections.conclusion_source,
             "abstract": Markdown(processed.sections.abstract[:800] or "_missing_"),
             "conclusion": Markdown(processed.sections.conclusion[:800] or "_missing_"),
+            "front_matter": Markdown(processed.front_matter[:800] or "_none found_"),
+            "markup_share": round(markup_share(processed.text), 5),
             **artifact_metadata(out),
         },
         version=content_hash([processed.text, sections]),
-        warnings=[f"paper {paper_id!r}: sections not found: {', '.join(missing)}"] if missing else [],
+        warnings=([f"paper {paper_id!r}: sections not found: {', '.join(missing)}"] if missing else [])
+        + ([f"paper {paper_id!r}: no conclusion heading; using {processed.sections.conclusion_source.removeprefix('fallback:')!r} as the conclusion"]
+           if processed.sections.conclusion_source.startswith("fallback:") else []),
     )
 
 
@@ -186,28 +187,69 @@ def retrieve_for_paper(
     chroma: ChromaConfig,
     retrieval: RetrievalConfig,
     reranker_config: RerankerConfig,
+    *,
+    generation_cache=None,
+    model_pool=None,
+    paths=None,
 ) -> StageOutcome:
-    """Per question of the paper: top-k candidates of this paper, reranked, top-n kept; all scores recorded."""
+    """Per question of the paper: top-k candidates of this paper, reranked, top-n kept; all scores recorded.
+
+    With ``retrieval.translate_with`` the questions in another language than the paper's are first
+    translated by that registry model through ``generation_cache`` and ``model_pool`` (the process's
+    model pool, as generation uses it)."""
     questions = questions_for_paper(paper_id)
+    translations = None
     with store.writing(RETRIEVALS.name, paper_id) as out:
         out.input_ref(INDEX.name, paper_id)  # the indexed chunks these retrievals were drawn from
         index = PaperIndex(chroma_client, embedder, collection_prefix=chroma.collection_prefix)
-        frame = retrieve_many(index, reranker, paper_id, questions, top_k=retrieval.top_k, top_n=retrieval.top_n)
+        # bm25 / hybrid: the BM25 index is rebuilt from the stored chunks (no state of its own)
+        needs_chunks = retrieval.strategy != "dense" or retrieval.uses_translation
+        chunks = out.read_frame(CHUNKS.name, paper_id) if needs_chunks else None
+        translation_signature = None
+        if retrieval.uses_translation:
+            from rag_pipeline.generate.registry import ModelRegistryError
+            from rag_pipeline.index.translate import translate_questions, translation_spec
+
+            if generation_cache is None:
+                raise StageError(f"paper {paper_id!r}: query translation needs the generation cache")
+            try:
+                spec = translation_spec(retrieval)
+            except ModelRegistryError as exc:
+                raise StageError(f"paper {paper_id!r}: retrieval translate_with: {exc}") from None
+            translations = translate_questions(
+                questions, chunks, retrieval, cache=generation_cache, pool=model_pool, state=paths, spec=spec
+            )
+            translation_signature = translations.signature(retrieval, spec)
+        frame = retrieve_many(index, reranker, paper_id, questions, top_k=retrieval.top_k, top_n=retrieval.top_n,
+                              retrieval=retrieval, chunks=chunks,
+                              translations=translations.queries if translations else None,
+                              translation_signature=translation_signature)
         out.write_frame(frame)
     kept = frame[frame["kept"]] if not frame.empty else frame
-    return StageOutcome(
-        metadata={
-            "questions": len(questions),
-            "candidates": len(frame),
-            "kept": len(kept),
-            "top_k": retrieval.top_k,
-            "top_n": retrieval.top_n,
-            "reranker": "none" if reranker_config.kind == "none" else f"{reranker_config.kind}:{reranker_config.model}",
-            "preview": frame_preview(kept, ["question_id", "final_rank", "chunk_id", "vector_score", "rerank_score", "text"]),
-            **artifact_metadata(out),
-        },
-        version=frame_version(frame, RETRIEVALS.version_columns),
-    )
+    metadata = {
+        "questions": len(questions),
+        "candidates": len(frame),
+        "kept": len(kept),
+        "top_k": retrieval.top_k,
+        "top_n": retrieval.top_n,
+        "strategy": retrieval.strategy if retrieval.strategy != "hybrid"
+        else f"hybrid ({retrieval.fusion}, k={retrieval.rrf_k}, dense {retrieval.dense_weight} / lexical {retrieval.lexical_weight})",
+        "reranker": "none" if reranker_config.kind == "none" else f"{reranker_config.kind}:{reranker_config.model}",
+        "preview": frame_preview(kept, ["question_id", "final_rank", "chunk_id", "vector_score", "lexical_score",
+                                        "fusion_score", "rerank_score", "text"]),
+        **artifact_metadata(out),
+    }
+    warnings = []
+    if translations is not None:
+        metadata.update({
+            "translation": f"{retrieval.translate_with} for {retrieval.translate_for}",
+            "paper_language": translations.paper_language,
+            "translated": len(translations.queries),
+            "translation_cache_hits": translations.cache_hits,
+            "translation_seconds": round(translations.seconds, 2),
+        })
+        warnings = [f"paper {paper_id!r} question {qid}: not translated: {why}" for qid, why in translations.errors.items()]
+    return StageOutcome(metadata=metadata, version=frame_version(frame, RETRIEVALS.version_columns), warnings=warnings)
 
 
 def score_retrieval(store: ArtifactStore, paper_id: str) -> StageOutcome:

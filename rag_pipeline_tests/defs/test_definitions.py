@@ -8,7 +8,7 @@ from rag_pipeline.versioned_inputs import INPUTS
 
 EXPECTED_ASSETS = {
     "paper_pdf", "paper_markdown", "paper_text", "paper_chunks", "paper_index", "retrievals",
-    "retrieval_metrics", "summaries", "answers", "generation_metrics", "judgments", "leaderboard",
+    "retrieval_metrics", "summaries", "answers", "generation_metrics", "judge_labels", "judge_calibration", "judgments", "leaderboard",
 }
 
 

@@ -185,11 +185,12 @@ def test_editing_one_papers_questions_reruns_only_that_paper(living):
     assert not {"paper_chunks", "paper_index", "summaries"} & set(ran)
 
 
-def test_editing_the_judge_reruns_judgments_only(living):
+def test_editing_the_judge_reruns_its_calibration_and_judgments_only(living):
     instance, data, cursor = living
     _edit_yaml(data / "pipeline.yaml", lambda config: config["judge"].update(max_items_per_paper=2))
     ran, _ = settle(instance, cursor)
     assert ran.pop("judgments") == set(PAPERS)
+    assert ran.pop("judge_calibration") == {"all"}  # the cascade's calibration reads the judge section too
     assert set(ran) <= {"leaderboard"}, ran
 
 

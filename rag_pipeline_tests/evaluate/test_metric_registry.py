@@ -28,9 +28,10 @@ def test_directions_come_from_the_metric_and_judge_mode_classes():
 
 
 def test_judge_modes_are_registered_in_order_with_their_score_metrics():
-    assert jd.MODES == ("listwise", "pairwise", "graded")
+    assert jd.MODES == ("listwise", "pairwise", "graded", "cascade")
     assert {name: (mode.verdict_column, mode.score_metric) for name, mode in jd.JUDGE_MODES.items()} == {
-        "listwise": ("rank", "judge_rank"), "pairwise": ("win", "judge_win_rate"), "graded": ("grade", "judge_grade")}
+        "listwise": ("rank", "judge_rank"), "pairwise": ("win", "judge_win_rate"), "graded": ("grade", "judge_grade"),
+        "cascade": ("win", "judge_guaranteed_win_rate")}
 
 
 class Exclamations(Metric):

@@ -40,7 +40,7 @@ class FakeOpenAIServer:
 
     Each reply is ``(status, body)`` where body is a dict (sent as JSON) or a str (sent raw), or
     ``("sleep", seconds)`` to stall past the client's timeout, or ``("echo", seconds)`` to answer
-    with the last message after a varying delay. The last reply repeats. Every request
+    with the last message after a varying delay, or ``("fn", body -> completion)``. The last reply repeats. Every request
     (headers and JSON body) is recorded in ``received``.
     """
 
@@ -64,6 +64,8 @@ class FakeOpenAIServer:
                 if status == "sleep":
                     time.sleep(payload)
                     status, payload = 200, completion("too late")
+                elif status == "fn":  # the reply is computed from the request body
+                    status, payload = 200, payload(body)
                 elif status == "echo":  # answer with the last message, after a varying delay
                     time.sleep(payload * (len(fake.received) % 3))
                     status, payload = 200, completion("ответ на " + body["messages"][-1]["content"])

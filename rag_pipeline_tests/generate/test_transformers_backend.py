@@ -173,3 +173,17 @@ def test_spec_changes_do_not_need_a_new_model_object(tiny_llama_dir):
     )
     result = reused.generate(_requests(PROMPTS[:1]), progress=False)[0]
     assert result.output_tokens <= 3 and not result.error
+
+
+def test_a_request_can_ask_for_fewer_new_tokens_than_the_model_allows(tiny_llama_dir):
+    backend = TransformersBackend(make_spec(model=str(tiny_llama_dir), max_new_tokens=12, stop_strings=[]))
+    requests = _requests(PROMPTS[:2])
+    short = [GenerationRequest(**{**vars(r), "max_new_tokens": 2}) for r in requests]
+    long_results = backend.generate(requests, progress=False)
+    short_results = backend.generate(short, progress=False)
+    assert all(r.output_tokens <= 2 for r in short_results)
+    assert any(r.output_tokens > 2 for r in long_results)  # the tiny model does not stop by itself this early
+    greedy_prefix = [r.output[:3] for r in long_results]
+    assert all(s.output[:3] == p[: len(s.output[:3])] for s, p in zip(short_results, greedy_prefix))
+    too_many = [GenerationRequest(**{**vars(r), "max_new_tokens": 500}) for r in requests]
+    assert all(r.output_tokens <= 12 for r in backend.generate(too_many, progress=False))  # never above the spec

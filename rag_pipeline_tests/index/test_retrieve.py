@@ -135,12 +135,16 @@ def test_retrieve_from_dir_for_the_cli(tmp_path, tiny_cross_encoder_dir):
         "rank",
         "chunk_id",
         "vector_score",
+        "lexical_score",
+        "fusion_score",
         "rerank_score",
         "kept",
         "section",
         "text",
+        "query_translation",
     }
-    assert ranked[0]["rerank_score"] is None
+    assert ranked[0]["rerank_score"] is None and ranked[0]["query_translation"] is None
+    assert ranked[0]["lexical_score"] is None and ranked[0]["fusion_score"] is None  # dense by default
     # nothing is left behind in the shared in-memory Chroma
     assert not [
         c

@@ -4,12 +4,19 @@ import dagster as dg
 
 from rag_pipeline import contracts as c
 from rag_pipeline.defs.automation import on_input_change
+from rag_pipeline.defs.executors import placement
 from rag_pipeline.defs.inputs.assets import input_deps
 from rag_pipeline.defs.metadata import materialize_result
 from rag_pipeline.defs.partitions import BY_PAPER, PAPER_MODEL, PAPERS, materialize_each, model_and_paper
 from rag_pipeline.defs.resources import EmbedderResource, JudgeResource, StateResource
 from rag_pipeline.generate.pool import MODEL_POOL
-from rag_pipeline.stages.evaluation import build_leaderboard, judge_partition, score_partition
+from rag_pipeline.stages.evaluation import (
+    build_leaderboard,
+    calibration_partition,
+    judge_partition,
+    labels_partition,
+    score_partition,
+)
 
 
 @dg.asset(
@@ -30,15 +37,45 @@ def generation_metrics(context: dg.AssetExecutionContext, state: StateResource, 
 
 
 @dg.asset(
-    name=c.JUDGMENTS.name,
-    partitions_def=PAPERS,
-    deps=[*(dg.AssetDep(asset.name, partition_mapping=BY_PAPER) for asset in c.GENERATION_ASSETS), *input_deps(c.JUDGMENTS)],
+    name=c.JUDGE_LABELS.name,
+    deps=input_deps(c.JUDGE_LABELS),
+    group_name=c.EVALUATION_GROUP,
+    kinds={"pandas"},
+    code_version="1",
+    automation_condition=on_input_change(),
+)
+def judge_labels(state: StateResource, judge: JudgeResource) -> dg.MaterializeResult:
+    """Pairwise preference labels (data/labels/*.csv|parquet), validated: what calibrates the judge."""
+    return materialize_result(labels_partition(state.store(), judge.section()))
+
+
+@dg.asset(
+    name=c.JUDGE_CALIBRATION.name,
+    deps=[c.JUDGE_LABELS.name, *input_deps(c.JUDGE_CALIBRATION)],
     group_name=c.EVALUATION_GROUP,
     kinds={"pytorch"},
-    pool="gpu",
+    **placement(pool="gpu"),  # a celery worker of the `gpu` queue
+    code_version="1",
+    automation_condition=on_input_change(),
+)
+def judge_calibration(state: StateResource, judge: JudgeResource) -> dg.MaterializeResult:
+    """Each cascade judge's certified confidence threshold (risk ≤ alpha with prob. ≥ 1 − delta) and
+    the cascade's coverage and agreement on held-out labels."""
+    return materialize_result(calibration_partition(state.store(), judge.section(), MODEL_POOL, state.paths(),
+                                                    state.judge_cache()))
+
+
+@dg.asset(
+    name=c.JUDGMENTS.name,
+    partitions_def=PAPERS,
+    deps=[*(dg.AssetDep(asset.name, partition_mapping=BY_PAPER) for asset in c.GENERATION_ASSETS),
+          c.JUDGE_CALIBRATION.name, *input_deps(c.JUDGMENTS)],
+    group_name=c.EVALUATION_GROUP,
+    kinds={"pytorch"},
+    **placement(pool="gpu"),  # a celery worker of the `gpu` queue
     backfill_policy=dg.BackfillPolicy.single_run(),
     output_required=False,  # a backfill reports one materialization per partition (materialize_each)
-    code_version="1",
+    code_version="2",
     automation_condition=on_input_change(all_inputs_required=False),
 )
 def judgments(context: dg.AssetExecutionContext, state: StateResource, judge: JudgeResource):
@@ -65,7 +102,7 @@ def input_event_ids(context: dg.AssetExecutionContext, asset_names: list[str]) -
     return events
 
 
-LEADERBOARD_INPUTS = (c.GENERATION_METRICS, c.JUDGMENTS, c.RETRIEVAL_METRICS)
+LEADERBOARD_INPUTS = (c.GENERATION_METRICS, c.JUDGE_CALIBRATION, c.JUDGMENTS, c.RETRIEVAL_METRICS)
 
 
 @dg.asset(
@@ -84,4 +121,4 @@ def leaderboard(context: dg.AssetExecutionContext, state: StateResource) -> dg.M
     return materialize_result(outcome)
 
 
-assets = [generation_metrics, judgments, leaderboard]
+assets = [generation_metrics, judge_labels, judge_calibration, judgments, leaderboard]

@@ -3,7 +3,9 @@
 import dagster as dg
 
 from rag_pipeline import contracts as c
+from rag_pipeline.config import PipelineConfig, load_pipeline_config
 from rag_pipeline.defs.automation import on_input_change
+from rag_pipeline.defs.executors import placement
 from rag_pipeline.defs.inputs.assets import input_deps
 from rag_pipeline.defs.metadata import log_warnings, materialize_result
 from rag_pipeline.defs.partitions import PAPERS
@@ -15,6 +17,7 @@ from rag_pipeline.defs.resources import (
     RetrievalResource,
     StateResource,
 )
+from rag_pipeline.generate.pool import MODEL_POOL
 from rag_pipeline.stages import ingest as stage
 
 
@@ -51,8 +54,9 @@ def paper_chunks(context: dg.AssetExecutionContext, state: StateResource, chunki
 
 
 # An embedded Chroma directory takes one writer at a time: the `chroma` pool (limit 1) serialises
-# indexing across parallel runs.
-@paper_asset(c.PAPER_INDEX, (c.PAPER_CHUNKS,), kinds={"chroma"}, pool="chroma")
+# indexing across parallel runs. Under celery both Chroma steps go to the `chroma` queue
+# (rag_pipeline.defs.executors): an embedded directory is read and written by one worker process.
+@paper_asset(c.PAPER_INDEX, (c.PAPER_CHUNKS,), kinds={"chroma"}, **placement(pool="chroma"))
 def paper_index(
     context: dg.AssetExecutionContext, state: StateResource, embedder: EmbedderResource, chroma: ChromaResource
 ) -> dg.MaterializeResult:
@@ -62,7 +66,15 @@ def paper_index(
     )
 
 
-@paper_asset(c.RETRIEVALS, (c.PAPER_INDEX,), kinds={"pandas"})
+def retrieval_pool(config: PipelineConfig | None = None) -> str | None:
+    """The pool of the retrievals step: ``gpu`` when pipeline.yaml's retrieval translates queries
+    with an LLM (it then loads that model, like generation and judging), else none (a few seconds
+    of embedding and BM25 per paper need no slot)."""
+    retrieval = (config or load_pipeline_config()).retrieval
+    return "gpu" if retrieval.uses_translation else None
+
+
+@paper_asset(c.RETRIEVALS, (c.PAPER_INDEX,), kinds={"pandas"}, **placement(pool=retrieval_pool(), resources=("chroma",)))
 def retrievals(
     context: dg.AssetExecutionContext,
     state: StateResource,
@@ -71,13 +83,21 @@ def retrievals(
     reranker: RerankerResource,
     chroma: ChromaResource,
 ) -> dg.MaterializeResult:
-    """Per question of the paper: top-k candidates filtered by paper, reranked, top-n kept; all scores recorded."""
-    return materialize_result(
+    """Per question of the paper: top-k candidates filtered by paper (dense, BM25 or hybrid; questions in
+    another language than the paper's optionally translated by the configured LLM), reranked, top-n kept."""
+    section = retrieval.section()
+    if section.uses_translation and context.assets_def.op.pool != "gpu":
+        raise dg.Failure(
+            f"retrieval translate_with {section.translate_with!r} loads an LLM, but the retrievals step was defined "
+            "without the gpu pool: set translate_with in data/pipeline.yaml (not only in the launchpad) and reload"
+        )
+    return materialize_result(log_warnings(context,
         stage.retrieve_for_paper(
             state.store(), context.partition_key, embedder.get(), reranker.get(), chroma.client(state.paths()),
-            chroma.section(), retrieval.section(), reranker.section(),
+            chroma.section(), section, reranker.section(),
+            generation_cache=state.generation_cache(), model_pool=MODEL_POOL, paths=state.paths(),
         )
-    )
+    ))
 
 
 @paper_asset(c.RETRIEVAL_METRICS, (c.RETRIEVALS, c.PAPER_CHUNKS), kinds={"pandas"})

@@ -46,11 +46,16 @@ def sections_found(context: dg.AssetCheckExecutionContext, state: StateResource)
     store = state.store()
 
     def one(paper: str) -> dg.AssetCheckResult:
-        missing = list(store.read_json(c.PAPER_TEXT.name, paper).get("missing", []))
+        record = store.read_json(c.PAPER_TEXT.name, paper)
+        missing = list(record.get("missing", []))
+        source = str(record.get("conclusion_source", ""))
         problems = (["neither an abstract nor a conclusion was found (summaries would have no input)"]
                     if {"abstract", "conclusion"} <= set(missing) else [])
         note = f"{' and '.join(missing)} not found; summaries use what was found" if missing else ""
-        return paper_result(paper, problems, "no summary input", {"missing": ", ".join(missing) or "none"}, note)
+        if source.startswith("fallback:"):
+            note = "; ".join(filter(None, [note, f"no conclusion heading: {source.removeprefix('fallback:')!r} used as the conclusion"]))
+        return paper_result(paper, problems, "no summary input",
+                            {"missing": ", ".join(missing) or "none", "conclusion_source": source or "unknown"}, note)
 
     return evaluate_each(context, PAPERS, one)
 

@@ -10,6 +10,9 @@ anonymous labels A, B, C... Three modes, one ``JudgeMode`` class each:
 - ``pairwise``: every pair in both orders; when the verdict flips with the order the pair counts
   as a tie.
 - ``graded``: each output alone, graded 1..5 for correctness against the reference.
+- ``cascade``: the judge with a guarantee (``guarantee``, ``annotators``, ``cascade``): pairwise
+  verdicts from judges calibrated on preference labels (``labels``), each deciding only where its
+  confidence clears a threshold certified to keep disagreement ≤ α with probability ≥ 1 − δ.
 
 Prompts are Russian (the study is Russian-first) and contain the question (or the paper's title
 for a summary), the reference and the outputs. Answers are parsed robustly (JSON or plain lists,
@@ -30,9 +33,11 @@ from rag_pipeline.evaluate.judge.core import (
     JUDGE_MODES,
     PROMPT_VERSION,
     VERDICT_COLUMNS,
+    CompleteBatchFn,
     CompleteFn,
     Judge,
     JudgeMode,
+    JudgeReply,
     judge_metric_direction,
     register_mode,
     verdict_frame,
@@ -67,18 +72,57 @@ from rag_pipeline.evaluate.judge.pairwise import (
     parse_pairwise,
 )
 from rag_pipeline.evaluate.judge.graded import FORMAT_GRADED, GradedMode, graded_messages, graded_scores, parse_grade
+from rag_pipeline.evaluate.judge.cascade import CascadeMode, GuaranteeSettings, calibrate_judges, judge_cascade
 # isort: on
 from rag_pipeline.evaluate.judge.reliability import judge_reliability
-from rag_pipeline.evaluate.judge.run import judge_item_scores, run_judge
+from rag_pipeline.evaluate.judge.run import judge_item_scores, judge_items, run_judge
 
 MODES = tuple(JUDGE_MODES)
 
 __all__ = [
-    "FORMAT_GRADED", "FORMAT_LISTWISE", "FORMAT_PAIRWISE", "HOMOGLYPHS", "ITEM_SCORE_COLUMNS", "JUDGE_MODES", "LABELS",
-    "MAX_OUTPUT_CHARS", "MODES", "PROMPT_VERSION", "SYSTEM_PROMPT", "TIE", "VERDICT_COLUMNS", "CompleteFn",
-    "GradedMode", "Judge", "JudgeMode", "ListwiseMode", "Messages", "PairwiseMode", "cyclic_orders",
-    "graded_messages", "graded_scores", "judge_item_scores", "judge_metric_direction", "judge_reliability",
-    "listwise_messages", "listwise_scores", "pairwise_messages", "pairwise_outcomes", "pairwise_scores",
-    "parse_grade", "parse_pairwise", "parse_ranking", "register_mode", "retry_messages", "run_judge",
+    "FORMAT_GRADED",
+    "FORMAT_LISTWISE",
+    "FORMAT_PAIRWISE",
+    "HOMOGLYPHS",
+    "ITEM_SCORE_COLUMNS",
+    "JUDGE_MODES",
+    "LABELS",
+    "MAX_OUTPUT_CHARS",
+    "MODES",
+    "PROMPT_VERSION",
+    "SYSTEM_PROMPT",
+    "TIE",
+    "VERDICT_COLUMNS",
+    "CascadeMode",
+    "CompleteBatchFn",
+    "CompleteFn",
+    "GradedMode",
+    "GuaranteeSettings",
+    "Judge",
+    "JudgeMode",
+    "JudgeReply",
+    "ListwiseMode",
+    "Messages",
+    "PairwiseMode",
+    "calibrate_judges",
+    "cyclic_orders",
+    "graded_messages",
+    "graded_scores",
+    "judge_cascade",
+    "judge_item_scores",
+    "judge_items",
+    "judge_metric_direction",
+    "judge_reliability",
+    "listwise_messages",
+    "listwise_scores",
+    "pairwise_messages",
+    "pairwise_outcomes",
+    "pairwise_scores",
+    "parse_grade",
+    "parse_pairwise",
+    "parse_ranking",
+    "register_mode",
+    "retry_messages",
+    "run_judge",
     "verdict_frame",
 ]

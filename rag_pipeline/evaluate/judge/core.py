@@ -18,6 +18,20 @@ from rag_pipeline.hashing import content_hash
 
 CompleteFn = Callable[[Messages], str]
 
+
+@dataclass(frozen=True)
+class JudgeReply:
+    """One answer of a batched call: the text, the label probabilities where the backend gives token
+    log-probabilities ({"A": p, "B": p}, normalised over the labels), or the failure."""
+
+    raw: str = ""
+    probabilities: dict[str, float] | None = None
+    error: str = ""
+
+
+# A batch of questions in, one reply per question out (in order): the backend's own batching.
+CompleteBatchFn = Callable[[list[Messages]], list[JudgeReply]]
+
 PROMPT_VERSION = "judge-ru-v1"
 ITEM_SCORE_COLUMNS = ["task", "paper_id", "item_id", "model", "metric", "value", "judge"]
 
@@ -31,6 +45,8 @@ class Judge:
     identity: dict = field(default_factory=dict)
     cache: ContentCache | None = None
     calls: int = 0  # calls that reached ``complete`` (cache misses)
+    complete_batch: CompleteBatchFn | None = None  # when set, ``ask_many`` sends its misses in one batch
+    batch_identity: dict = field(default_factory=dict)  # what else decides a batched reply (its token limit)
 
     def identity_key(self) -> dict:
         """What the cache key and judgment ids use: the name, the identity and the prompt version."""
@@ -50,6 +66,42 @@ class Judge:
         if self.cache is not None:
             self.cache.put(key, {"raw": raw, "judge": self.name})
         return raw
+
+
+    def ask_many(self, questions: list[Messages], progress: bool = False) -> list[JudgeReply]:
+        """Replies to many questions: cached ones from the cache, the rest in one batch (then cached).
+
+        A failed reply is returned with its error and not cached, so a later run asks again.
+        """
+        keys = [ContentCache.key_for({"judge": self.identity_key(), "messages": q, "batch": self.batch_identity or True})
+                for q in questions]
+        replies: list[JudgeReply | None] = [None] * len(questions)
+        if self.cache is not None:
+            for index, key in enumerate(keys):
+                hit = self.cache.get(key)
+                if hit is not None and isinstance(hit.get("raw"), str):
+                    replies[index] = JudgeReply(hit["raw"], hit.get("probabilities"))
+        missing = [i for i, reply in enumerate(replies) if reply is None]
+        if missing:
+            self.calls += len(missing)
+            if self.complete_batch is not None:
+                answers = self.complete_batch([questions[i] for i in missing])
+            else:
+                answers = [self._one_reply(questions[i]) for i in missing]
+            if len(answers) != len(missing):
+                raise RuntimeError(f"judge {self.name!r} returned {len(answers)} replies for {len(missing)} questions")
+            for index, answer in zip(missing, answers):
+                replies[index] = answer
+                if self.cache is not None and not answer.error:
+                    self.cache.put(keys[index], {"raw": answer.raw, "probabilities": answer.probabilities,
+                                                 "judge": self.name})
+        return replies  # type: ignore[return-value]
+
+    def _one_reply(self, messages: Messages) -> JudgeReply:
+        try:
+            return JudgeReply(self.complete(messages))
+        except Exception as exc:  # noqa: BLE001 - a failed call is a reply with its reason
+            return JudgeReply(error=f"{type(exc).__name__}: {exc}")
 
 
 @dataclass(frozen=True)
@@ -82,8 +134,10 @@ def ask_with_retry(judge: Judge, question: Question) -> tuple[object | None, str
 
 def verdict_row(judge: Judge, item: dict, model: str, mode: str, permutation: int, position: int, label: str,
                 messages: Messages, opponent: str = "", rank=None, win=None, grade=None, reason: str = "",
-                raw: str = "") -> dict:
-    """One row of the verdicts schema (a ``reason`` means the judge abstained)."""
+                raw: str = "", confidence: float | None = None, decided_by: str | None = None,
+                escalated: bool = False, escalation: str = "") -> dict:
+    """One row of the verdicts schema (a ``reason`` means the judge abstained; ``decided_by``
+    defaults to this judge when it did not)."""
     prompt_hash = content_hash(messages)
     return {
         "judgment_id": content_hash({"judge": judge.identity_key(), "prompt_hash": prompt_hash, "mode": mode,
@@ -92,20 +146,23 @@ def verdict_row(judge: Judge, item: dict, model: str, mode: str, permutation: in
         "item_id": item["item_id"], "paper_id": item["paper_id"], "task": item["task"], "model": model,
         "mode": mode, "permutation": permutation, "position": position, "label": label, "opponent": opponent,
         "rank": rank, "win": win, "grade": grade, "abstained": bool(reason), "reason": reason, "raw": raw,
-        "judge": judge.name, "prompt_hash": prompt_hash,
+        "judge": judge.name, "prompt_hash": prompt_hash, "confidence": confidence,
+        "decided_by": ("" if reason else judge.name) if decided_by is None else decided_by,
+        "escalated": bool(escalated), "escalation": escalation,
     }
 
 
 def verdict_frame(rows: Iterable[dict]) -> pd.DataFrame:
-    """Verdict rows with the fixed columns and dtypes (rank / win / grade nullable floats)."""
+    """Verdict rows with the fixed columns and dtypes (rank / win / grade / confidence nullable floats)."""
     frame = pd.DataFrame(list(rows), columns=list(VERDICT_COLUMNS))
-    for column in ("rank", "win", "grade"):
+    for column in ("rank", "win", "grade", "confidence"):
         frame[column] = pd.array([None if pd.isna(v) else float(v) for v in frame[column]], dtype="Float64")
     for column in ("permutation", "position"):
         frame[column] = frame[column].astype("int64")
-    frame["abstained"] = frame["abstained"].astype(bool)
+    for column in ("abstained", "escalated"):
+        frame[column] = frame[column].fillna(False).astype(bool)
     for column in ("judgment_id", "item_id", "paper_id", "task", "model", "mode", "label", "opponent", "reason",
-                   "raw", "judge", "prompt_hash"):
+                   "raw", "judge", "prompt_hash", "decided_by", "escalation"):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), "").astype(str)
     return frame
 
@@ -124,6 +181,7 @@ class JudgeMode:
     score_metric: ClassVar[str]  # the per-item metric it yields ("judge_rank")
     direction: ClassVar[Direction]  # of ``score_metric``
     min_models: ClassVar[int] = 1  # an item with fewer outputs is not judged in this mode
+    asked_by_run_judge: ClassVar[bool] = True  # False: the mode's verdicts come from elsewhere (cascade)
 
     def presentations(self, models: list[str], seed_text: str,
                       n_permutations: int | None) -> list[tuple[int, list[str]]]:

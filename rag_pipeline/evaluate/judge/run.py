@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 from rag_pipeline.evaluate.judge.core import ITEM_SCORE_COLUMNS, JUDGE_MODES, Judge, verdict_frame
 
 
-def _items(generations: pd.DataFrame, references: dict[str, str], contexts: dict[str, str]) -> list[dict]:
+def judge_items(generations: pd.DataFrame, references: dict[str, str], contexts: dict[str, str]) -> list[dict]:
     """Judgeable items: (task, item) groups of successful, non-empty outputs that have a reference."""
     usable = generations[(generations["error"].fillna("") == "") & (generations["output"].fillna("").str.strip() != "")]
     items = []
@@ -51,12 +51,12 @@ def run_judge(
     missing = [c for c in ("task", "item_id", "paper_id", "model", "output", "error") if c not in generations.columns]
     if missing:
         raise ValueError(f"generations frame lacks columns {missing}")
-    items = _items(generations, references, contexts or {})
+    items = judge_items(generations, references, contexts or {})
     rows: list[dict] = []
     for item in tqdm(items, desc=f"judge {judge.name}", disable=not progress, unit="item"):
         models = sorted(item["outputs"])
         for mode in (JUDGE_MODES[name] for name in modes):
-            if len(models) >= mode.min_models:
+            if mode.asked_by_run_judge and len(models) >= mode.min_models:
                 rows.extend(mode.judge_item(judge, item, models, n_permutations))
     return verdict_frame(rows)
 

@@ -37,6 +37,9 @@ class GenerationResult:
     prompt: str | None = None
     notes: str = ""
     out_of_memory: bool = False  # the accelerator ran out of memory: the partition must fail, not store gaps
+    # For a request with ``want_logprobs``: {"A": p, "B": p} at the first answer-label token,
+    # normalised over the labels; None where the backend gives no token log-probabilities.
+    label_probabilities: dict[str, float] | None = None
 
 
 class OutOfMemoryError(RuntimeError):
@@ -114,6 +117,24 @@ def split_thinking(text: str) -> tuple[str, str]:
         text, _, unfinished = text.partition("<think>")
         thoughts.append(unfinished.strip())
     return text.strip(), "\n\n".join(t for t in thoughts if t)
+
+
+def label_probabilities(tokens: list[dict], labels: str = "AB") -> dict[str, float] | None:
+    """Label probabilities from OpenAI-style token log-probabilities (``logprobs.content``: per token
+    ``token`` and ``top_logprobs``): at the first token that is a label (JSON quotes and spaces
+    stripped), the probability mass of each label among its alternatives, normalised."""
+    import math
+
+    for entry in tokens or []:
+        if str(entry.get("token", "")).strip().strip('"') in labels:
+            mass = dict.fromkeys(labels, 0.0)
+            for alternative in entry.get("top_logprobs") or [entry]:
+                token = str(alternative.get("token", "")).strip().strip('"')
+                if token in mass and alternative.get("logprob") is not None:
+                    mass[token] += math.exp(float(alternative["logprob"]))
+            total = sum(mass.values())
+            return {label: value / total for label, value in mass.items()} if total > 0 else None
+    return None
 
 
 def cut_at_stop_strings(text: str, stop_strings: tuple[str, ...] | list[str]) -> str:

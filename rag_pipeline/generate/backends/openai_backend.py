@@ -23,6 +23,7 @@ from rag_pipeline.generate.backends.base import (
     BatchCallback,
     GenerationResult,
     cut_at_stop_strings,
+    label_probabilities,
     split_thinking,
 )
 from rag_pipeline.generate.prompts import continues_prefill, plain_render
@@ -70,7 +71,7 @@ class OpenAIBackend(Backend):
         payload: dict[str, Any] = {
             "model": spec.model,
             "messages": request.messages,
-            "max_tokens": spec.max_new_tokens,
+            "max_tokens": min(request.max_new_tokens or spec.max_new_tokens, spec.max_new_tokens),
         }
         if decoding.get("do_sample"):
             for key in ("temperature", "top_p"):
@@ -96,6 +97,9 @@ class OpenAIBackend(Backend):
             payload["add_generation_prompt"] = False
         if template_kwargs:
             payload["chat_template_kwargs"] = template_kwargs
+        if request.want_logprobs:
+            payload["logprobs"] = True
+            payload["top_logprobs"] = 5
         return payload
 
     def _redact(self, text: str) -> str:
@@ -156,7 +160,9 @@ class OpenAIBackend(Backend):
         answer, thinking = split_thinking(cut_at_stop_strings(content, self.spec.stop_strings))
         reasoning = message.get("reasoning_content") or ""
         usage = body.get("usage") or {}
+        logprobs = (body["choices"][0].get("logprobs") or {}).get("content") if request.want_logprobs else None
         return GenerationResult(
+            label_probabilities=label_probabilities(logprobs) if logprobs else None,
             output=answer,
             thinking="\n\n".join(t for t in (reasoning.strip(), thinking) if t),
             input_tokens=usage.get("prompt_tokens"),

@@ -183,10 +183,10 @@ class TransformersBackend(Backend):
         token_ids = [
             self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in prompts
         ]
-        by_task: dict[str, list[int]] = {}
+        by_task: dict[tuple[str, int | None], list[int]] = {}
         for index, request in enumerate(requests):
-            by_task.setdefault(request.task, []).append(index)
-        batches: list[tuple[str, list[int]]] = []
+            by_task.setdefault((request.task, request.max_new_tokens), []).append(index)
+        batches: list[tuple[tuple[str, int | None], list[int]]] = []
         for task, indices in by_task.items():
             indices.sort(
                 key=lambda i: len(token_ids[i]), reverse=True
@@ -214,10 +214,10 @@ class TransformersBackend(Backend):
                     on_batch(list(batch), [results[i] for i in batch])
         return results  # type: ignore[return-value]
 
-    def _generation_kwargs(self, task: str) -> dict[str, Any]:
+    def _generation_kwargs(self, task: str, max_new_tokens: int | None = None) -> dict[str, Any]:
         decoding = self.spec.decoding_for(task)
         kwargs: dict[str, Any] = {
-            "max_new_tokens": self.spec.max_new_tokens,
+            "max_new_tokens": min(max_new_tokens or self.spec.max_new_tokens, self.spec.max_new_tokens),
             "do_sample": bool(decoding.get("do_sample")),
             "eos_token_id": self.eos_token_ids,
             "pad_token_id": self.tokenizer.pad_token_id,
@@ -236,7 +236,8 @@ class TransformersBackend(Backend):
             kwargs["tokenizer"] = self.tokenizer
         return kwargs
 
-    def _generate_batch(self, task: str, batch_ids: list[list[int]]) -> list[GenerationResult]:
+    def _generate_batch(self, group: tuple[str, int | None], batch_ids: list[list[int]]) -> list[GenerationResult]:
+        task, max_new_tokens = group
         torch = self._torch
         width = max(len(ids) for ids in batch_ids)
         pad = self.tokenizer.pad_token_id
@@ -259,7 +260,7 @@ class TransformersBackend(Backend):
                 output = self.model.generate(
                     input_ids=input_ids,
                     attention_mask=attention_mask,
-                    **self._generation_kwargs(task),
+                    **self._generation_kwargs(task, max_new_tokens),
                 )
             wall = time.perf_counter() - started
             new_tokens = output[:, width:].tolist()

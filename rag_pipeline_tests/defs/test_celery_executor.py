@@ -1,0 +1,251 @@
+"""The distributed executor: Dagster's celery executor, chosen by configuration, with the steps
+placed on `gpu`, `chroma` and `cpu` queues by Dagster's own `dagster-celery/queue` op tag; and
+real celery workers (one process per queue) against the local Redis materializing what the
+in-process default materializes, with the same artifacts and data versions."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from rag_pipeline import contracts as c
+from rag_pipeline.artifacts import ArtifactStore
+from rag_pipeline.defs import executors
+from rag_pipeline.defs.executors import (
+    BACKEND_ENV,
+    BROKER_ENV,
+    CHROMA_QUEUE,
+    CPU_QUEUE,
+    EXECUTOR_ENV,
+    GPU_QUEUE,
+    QUEUE_TAG,
+    ExecutorConfigError,
+    queue_for,
+)
+from rag_pipeline.defs.generation.assets import MODEL_POOL_LOG
+from rag_pipeline.settings import REPO_ROOT
+from rag_pipeline_tests.celery_workers import celery_env, private_redis_url, start_worker, wait_ready
+from rag_pipeline_tests.services import require_service
+
+PAPERS = ["demo-sparse-routing", "demo-rerank-study"]
+MODELS = ["lead-3", "top-chunk"]  # lead-3 writes summaries, top-chunk answers: one model load each
+
+
+# ---- placement and choice (no services) ---------------------------------------------------------------
+def test_steps_go_to_the_queue_their_pool_and_resources_name():
+    from dagster_celery.tags import DAGSTER_CELERY_QUEUE_TAG
+
+    from rag_pipeline.definitions import defs
+
+    assert QUEUE_TAG == DAGSTER_CELERY_QUEUE_TAG
+    job = defs.resolve_implicit_global_asset_job_def()
+    queues = {}
+    for node in job.graph.node_dict.values():
+        op = node.definition
+        expected = queue_for(op.pool, op.required_resource_keys)
+        queues[node.name] = op.tags.get(QUEUE_TAG, CPU_QUEUE)  # celery's default queue: CELERY_SETTINGS
+        assert queues[node.name] == expected, (node.name, op.pool, sorted(op.required_resource_keys))
+    by_queue = {queue: sorted(name for name, q in queues.items() if q == queue) for queue in set(queues.values())}
+    # Every step that loads a model (pool gpu) on `gpu`; Chroma's readers and writer on `chroma`.
+    assert by_queue[GPU_QUEUE] == ["answers", "judge_calibration", "judgments", "summaries"]
+    assert by_queue[CHROMA_QUEUE] == ["paper_index", "retrievals"]
+    assert {"paper_pdf", "paper_chunks", "generation_metrics", "leaderboard"} <= set(by_queue[CPU_QUEUE])
+    assert executors.CELERY_SETTINGS["task_default_queue"] == CPU_QUEUE
+
+
+def test_the_executor_is_chosen_by_the_environment(monkeypatch):
+    for name in (EXECUTOR_ENV, BROKER_ENV, BACKEND_ENV):
+        monkeypatch.delenv(name, raising=False)
+    assert executors.executor_def() is dg.in_process_executor  # a laptop's default, unchanged
+    monkeypatch.setenv(EXECUTOR_ENV, "celery")
+    with pytest.raises(ExecutorConfigError, match=BROKER_ENV):
+        executors.executor_def()
+    monkeypatch.setenv(BROKER_ENV, "amqp://rag:s3cret@mq.internal:5672//")
+    config = executors.celery_config()
+    # The URLs stay in the environment: the definitions hold references, rpc:// results for RabbitMQ.
+    assert config["broker"] == {"env": BROKER_ENV} and config["backend"] == "rpc://"
+    assert "s3cret" not in json.dumps(config)
+    assert executors.executor_def().name == "celery"
+    monkeypatch.setenv(BROKER_ENV, "redis://:pw@redis.internal:6379/0")
+    assert executors.celery_config()["backend"] == {"env": BROKER_ENV}
+    monkeypatch.setenv(BACKEND_ENV, "redis://:pw@redis.internal:6379/1")
+    assert executors.celery_config()["backend"] == {"env": BACKEND_ENV}
+    monkeypatch.setenv(EXECUTOR_ENV, "kubernetes")
+    with pytest.raises(ExecutorConfigError, match="in_process, celery"):
+        executors.executor_choice()
+
+
+def test_the_ui_definitions_take_the_celery_executor_from_the_environment():
+    """What `dagster dev` and the code server load: the same module, in a fresh process."""
+    probe = ("from rag_pipeline.definitions import defs; job = defs.resolve_implicit_global_asset_job_def(); "
+             "print(job.executor_def.name)")
+    env = {**os.environ, EXECUTOR_ENV: "celery", BROKER_ENV: "redis://127.0.0.1:6379/0"}
+    env.pop(BACKEND_ENV, None)
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.split()[-1] == "celery"
+    env.pop(EXECUTOR_ENV)
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.split()[-1] == "in_process"
+
+
+# ---- real workers ------------------------------------------------------------------------------------------
+def _data_copy(target: Path) -> Path:
+    from rag_pipeline_tests.defs.test_living_pipeline import _edit_yaml, _keep
+
+    shutil.copytree(REPO_ROOT / "data", target)
+    _keep(target / "papers.yaml", "papers", "id",
+          PAPERS + [p["id"] for p in _papers(target) if p.get("collection") == "reference_study"])
+    _keep(target / "models.yaml", "models", "name", MODELS + ["qwen2.5-coder-0.5b"])  # the judge model stays registered
+    # Large chunks: fewer to embed, the same comparison (both runs read this configuration).
+    _edit_yaml(target / "pipeline.yaml", lambda config: (config["judge"].update(enabled=False),
+                                                         config["chunking"].update(chunk_size=3000)))
+    return target
+
+
+def _papers(data: Path) -> list[dict]:
+    import yaml
+
+    return yaml.safe_load((data / "papers.yaml").read_text(encoding="utf-8"))["papers"]
+
+
+def _env(state: Path, data: Path) -> dict:
+    env = {**os.environ, "RAG_PIPELINE_HOME": str(state), "DAGSTER_HOME": str(state / "dagster"),
+           "RAG_PIPELINE_DATA": str(data), "PYTHONUNBUFFERED": "1", "DAGSTER_DISABLE_TELEMETRY": "1"}
+    for name in (EXECUTOR_ENV, BROKER_ENV, BACKEND_ENV):
+        env.pop(name, None)
+    return env
+
+
+def _run_cli(env: dict, log: Path) -> float:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "rag_pipeline.cli", "run", "--papers", ",".join(PAPERS),
+                           "--models", ",".join(MODELS), "--no-judge"],
+                          env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False)
+    log.write_text(done.stdout + done.stderr, encoding="utf-8")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert "partition(s) failed" not in done.stdout, done.stdout[-4000:]
+    return time.monotonic() - started
+
+
+def _instance(state: Path) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_config(str(state / "dagster"))
+
+
+def _data_versions(instance: dg.DagsterInstance) -> dict:
+    """{(asset, partition): the data version of its latest materialization}."""
+    versions = {}
+    for name in c.ASSETS_BY_NAME:
+        records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey(name)), limit=1000).records
+        for record in records:  # newest first
+            tags = record.event_log_entry.dagster_event.event_specific_data.materialization.tags
+            versions.setdefault((name, record.partition_key), tags.get("dagster/data_version"))
+    return versions
+
+
+# Wall-clock measurements, different in any two runs: a generation's latency and time of writing,
+# the latency metric computed from it, and the leaderboard, which ranks models by it too.
+CLOCK_COLUMNS = ("latency_s", "created_at")
+CLOCK_METRIC = "latency_s"
+CLOCK_ASSETS = (c.GENERATION_METRICS.name, c.LEADERBOARD.name)
+
+
+def _artifacts(state: Path) -> dict:
+    """{(asset, partition keys): the current stored version}; the generation and metric tables
+    without their clock columns and rows instead of their stored versions, which hash those too."""
+    store = ArtifactStore(state / "artifacts")
+    refs = {(ref.asset, ref.keys): ref.version for ref in store.current_refs()}
+    tables = {}
+    for asset, keys in list(refs):
+        if asset in (c.SUMMARIES.name, c.ANSWERS.name, c.GENERATION_METRICS.name):
+            frame = store.read_frame(asset, *keys)
+            if asset == c.GENERATION_METRICS.name:
+                frame = frame[frame["metric"] != CLOCK_METRIC]
+            tables[(asset, keys)] = frame.drop(columns=[col for col in CLOCK_COLUMNS if col in frame]).to_json()
+        if asset in (c.SUMMARIES.name, c.ANSWERS.name, *CLOCK_ASSETS):
+            del refs[(asset, keys)]
+    return {"versions": refs, "tables": tables}
+
+
+def _step_workers(instance: dg.DagsterInstance) -> dict[str, set[str]]:
+    """{step: the celery workers (by name) that executed it}, from the executor's engine events."""
+    placed: dict[str, set[str]] = {}
+    for run in instance.get_runs():
+        for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+            data = entry.dagster_event.event_specific_data
+            metadata = getattr(data, "metadata", None) or {}
+            if "Celery worker" in metadata:
+                placed.setdefault(entry.step_key, set()).add(metadata["Celery worker"].value.split("@")[0])
+    return placed
+
+
+def _model_pool_lines(instance: dg.DagsterInstance) -> list[tuple[float, int, int, int]]:
+    """(time, process, loads in the step, loads since the process started) of every generation step."""
+    lines = []
+    for run in instance.get_runs():
+        for entry in instance.all_logs(run.run_id):
+            message = entry.user_message or ""
+            if message.startswith(MODEL_POOL_LOG):
+                pid, step, total = map(int, re.findall(r"\d+", message)[:3])
+                lines.append((entry.timestamp, pid, step, total))
+    return sorted(lines)
+
+
+@pytest.mark.slow
+def test_celery_workers_materialize_what_the_in_process_run_does(tmp_path):
+    broker = private_redis_url(require_service("redis"))
+    data = _data_copy(tmp_path / "data")
+
+    distributed = tmp_path / "celery"
+    env = celery_env(_env(distributed, data), broker)
+    # One process per queue; the pipeline's own steps never run in the test process.
+    workers = [start_worker(f"{queue}-{os.getpid()}", queue, 1, env, tmp_path, tmp_path)
+               for queue in (GPU_QUEUE, CHROMA_QUEUE, CPU_QUEUE)]
+    try:
+        in_process = tmp_path / "in_process"  # the reference, while the workers start
+        in_process_s = _run_cli(_env(in_process, data), tmp_path / "in_process.log")
+        wait_ready(workers)
+        celery_s = _run_cli(env, tmp_path / "celery.log")
+        gpu_children = workers[0].children()
+    finally:
+        for worker in workers:
+            worker.stop()
+    print(f"\nin-process {in_process_s:.1f}s, celery (3 workers) {celery_s:.1f}s")
+
+    with _instance(in_process) as reference, _instance(distributed) as instance:
+        expected, got = _data_versions(reference), _data_versions(instance)
+        placed = _step_workers(instance)
+        pool = _model_pool_lines(instance)
+        assert not _step_workers(reference)  # the default stays in-process
+        runs = instance.get_runs()
+        assert runs and all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+        assert {run.job_name for run in runs} == {"__ASSET_JOB"}
+    # Same materializations with the same data versions, and the same stored artifacts.
+    materialized = {asset for asset, _ in expected}
+    assert {"paper_index", "retrievals", "summaries", "answers", "generation_metrics", "leaderboard"} <= materialized
+    assert {(a, p) for a, p in expected if a == "summaries"} >= {("summaries", f"lead-3|{p}") for p in PAPERS}
+    assert got.keys() == expected.keys()
+    clocked = {key for key in expected if key[0] in CLOCK_ASSETS}
+    assert {key: got[key] for key in got.keys() - clocked} == {key: expected[key] for key in expected.keys() - clocked}
+    assert _artifacts(distributed) == _artifacts(in_process)
+    # Each step on the worker of its queue, in that worker's process.
+    names = {worker.name.split("-")[0]: worker.name for worker in workers}
+    for step, queue in {"paper_pdf": CPU_QUEUE, "paper_index": CHROMA_QUEUE, "retrievals": CHROMA_QUEUE,
+                        "summaries": GPU_QUEUE, "answers": GPU_QUEUE, "generation_metrics": CPU_QUEUE,
+                        "leaderboard": CPU_QUEUE}.items():
+        assert placed.get(step) == {names[queue]}, (step, placed.get(step))
+    # The gpu worker's one process served every generation step and kept its model between them:
+    # 4 runs (2 models x 2 papers) loaded each model once.
+    assert len(gpu_children) == 1
+    assert len(pool) == 2 * len(MODELS) * len(PAPERS)
+    assert {pid for _, pid, _, _ in pool} == set(gpu_children)
+    assert sum(step for _, _, step, _ in pool) == len(MODELS)
+    assert pool[-1][3] == len(MODELS)
