@@ -15,7 +15,7 @@ import pandas as pd
 from rag_pipeline import contracts
 from rag_pipeline.artifacts import ArtifactRef, ArtifactStore
 from rag_pipeline.contracts import RETRIEVAL_SUMMARY_COLUMNS
-from rag_pipeline.datasets import papers_by_id
+from rag_pipeline.datasets import load_reference_summaries, papers_by_id, questions_for_paper
 from rag_pipeline.evaluate.judge import judge_reliability
 from rag_pipeline.evaluate.leaderboard import build_leaderboard_by_collection, split_by_collection
 from rag_pipeline.evaluate.report import leaderboard_json, write_report
@@ -170,8 +170,6 @@ def side_by_side(generations: pd.DataFrame, metrics: pd.DataFrame, judgments: pd
                "verdict", "disagreement"]
     if generations.empty:
         return pd.DataFrame(columns=columns)
-    from rag_pipeline.datasets import load_reference_summaries, questions_for_paper  # registries: read once here
-
     papers = sorted(set(generations["paper_id"]))
     registry = papers_by_id()
     context, reference = {}, {}

@@ -69,11 +69,14 @@ def judge_partition(
             frame = pd.DataFrame()
             note = "judge disabled" if not judge.enabled else "no generations for this paper yet"
         else:
-            calibration = None
+            calibration, note = None, ""
             if "cascade" in judge.modes:
-                calibration = (out.read_frame(contracts.JUDGE_CALIBRATION.name), out.read_frame(contracts.JUDGE_LABELS.name))
+                if out.has_input(contracts.JUDGE_CALIBRATION.name) and out.has_input(contracts.JUDGE_LABELS.name):
+                    calibration = (out.read_frame(contracts.JUDGE_CALIBRATION.name),
+                                   out.read_frame(contracts.JUDGE_LABELS.name))
+                else:  # the other modes still judge; the cascade waits for its calibration
+                    note = "judge_calibration not materialized yet: no cascade verdicts"
             frame = judge_paper(generations, paper, judge, pool, paths, cache, calibration)
-            note = ""
         out.write_frame(frame)
     metadata: dict = {"verdicts": len(frame), "judge": judge.model, "modes": ", ".join(judge.modes),
                       **artifact_metadata(out)}

@@ -72,10 +72,14 @@ def test_cascade_certifies_the_good_judge_escalates_past_the_biased_one_and_repo
         judge = JudgeResource(model="fake-biased", modes=["cascade"], cascade=["fake-biased", "fake-gpt4o"],
                               alpha=0.2, delta=0.1, annotators=3, shots=1, max_label_pairs=60, max_items_per_paper=3)
         resources = {**defs.resources, "judge": judge}
+        store = ArtifactStore(state / "artifacts")
+        # Before any calibration the cascade waits (no verdicts, a note), it does not fail the paper.
+        assert materialize_partitions(defs, instance, ["judgments"], [PAPER], "early", resources=resources,
+                                      progress=False).failed == {}
+        assert store.read_frame("judgments", PAPER).empty and not biased.received and not strong.received
         for asset in ("judge_labels", "judge_calibration"):
             assert materialize_partitions(defs, instance, [asset], [None], asset, resources=resources,
                                           progress=False).failed == {}
-        store = ArtifactStore(state / "artifacts")
         table = store.read_frame("judge_calibration")
         by_judge = table.set_index("judge")
         assert by_judge.loc["fake-biased", "threshold"] is None or str(by_judge.loc["fake-biased", "threshold"]) == "<NA>"
