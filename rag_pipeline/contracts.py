@@ -101,8 +101,9 @@ ANSWERS = StageAsset("answers", GENERATION_GROUP, MODEL_PAPER_KEYS, GENERATION_C
 GENERATION_METRICS = StageAsset("generation_metrics", EVALUATION_GROUP, MODEL_PAPER_KEYS, METRIC_COLUMNS,
                                 ("score_id", "value", "error"))
 JUDGE_LABELS = StageAsset("judge_labels", EVALUATION_GROUP, UNPARTITIONED, LABEL_COLUMNS, LABEL_COLUMNS)
+# Its data version leaves out `seconds`: wall-clock time is a measurement, not a result.
 JUDGE_CALIBRATION = StageAsset("judge_calibration", EVALUATION_GROUP, UNPARTITIONED, CALIBRATION_COLUMNS,
-                               CALIBRATION_COLUMNS)
+                               tuple(c for c in CALIBRATION_COLUMNS if c != "seconds"))
 JUDGMENTS = StageAsset("judgments", EVALUATION_GROUP, PAPER_KEYS, VERDICT_COLUMNS, VERDICT_COLUMNS)
 LEADERBOARD = StageAsset("leaderboard", EVALUATION_GROUP, UNPARTITIONED)
 

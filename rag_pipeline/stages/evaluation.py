@@ -170,7 +170,7 @@ def calibration_partition(store: ArtifactStore, judge: JudgeConfig, pool: ModelP
                                       "heldout_coverage", "heldout_agreement", "note"]].to_markdown(index=False)),
         **artifact_metadata(out),
     }
-    return StageOutcome(metadata=metadata, version=frame_version(table, list(contracts.CALIBRATION_COLUMNS)))
+    return StageOutcome(metadata=metadata, version=frame_version(table, list(contracts.JUDGE_CALIBRATION.version_columns)))
 
 
 def judge_paper(

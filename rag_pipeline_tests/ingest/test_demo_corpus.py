@@ -38,9 +38,10 @@ def test_sections_match_the_source_and_references_are_cut(processed, paper):
     result = processed[paper]
     assert result.sections.missing == []
     assert squeeze(result.sections.abstract) == squeeze(source["abstract"])
-    conclusion = next(
-        s for s in source["sections"] if s["heading"].lower().startswith("conclusion")
-    )
+    # A paper without a conclusion heading ends in Discussion, which stands in (the fallback).
+    endings = [s for s in source["sections"] if s["heading"].lower().startswith("conclusion")]
+    endings = endings or [s for s in source["sections"] if s["heading"].lower().startswith("discussion")]
+    conclusion = endings[-1]
     assert squeeze(result.sections.conclusion) == squeeze(" ".join(conclusion["paragraphs"]))
     assert result.references_heading == "References"
     for reference in source["references"]:
@@ -65,4 +66,4 @@ def test_gold_evidence_survives_cleaning_and_chunking(processed, paper):
     chunks = chunk_text(paper, text)
     assert all(text[c.start : c.end] == c.text for c in chunks)
     headings = {c.section for c in chunks}
-    assert "Abstract" in headings and any(h.endswith("Conclusion") for h in headings)
+    assert "Abstract" in headings and any(h.endswith(("Conclusion", "Discussion")) for h in headings)
