@@ -22,7 +22,7 @@ FINGERPRINT_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".json", ".txt", 
 FINGERPRINT_SKIP_DIRS = {"onnx", "openvino", ".git", ".cache", "__pycache__"}
 PROBE_TIMEOUT_S = 5.0
 
-_fingerprints: dict[tuple[str, float], str] = {}
+_fingerprints: dict[tuple, str] = {}
 
 
 def package_version(name: str) -> str:
@@ -90,7 +90,11 @@ def model_revision(source: str) -> str:
     if local.is_dir():
         return "sha256:" + _directory_fingerprint(local)
     if local.is_file():
-        return "sha256:" + sha256_file(local)
+        stat = local.stat()
+        key = (str(local.resolve()), ((stat.st_size, stat.st_mtime_ns),))
+        if key not in _fingerprints:  # a GGUF is gigabytes: hashed once per file version and process
+            _fingerprints[key] = sha256_file(local)
+        return "sha256:" + _fingerprints[key]
     try:
         from huggingface_hub import try_to_load_from_cache
 

@@ -40,6 +40,8 @@ CHROMA_IMPORTS = {
 }
 BACKEND_IMPORTS = {
     "transformers": ["transformers:AutoModelForCausalLM", "rag_pipeline.generate.backends.transformers_backend:TransformersBackend"],
+    "llama-cpp": ["llama_cpp:llama_decode", "llama_cpp._internals:LlamaBatch",
+                  "rag_pipeline.generate.backends.llama_cpp_backend:LlamaCppBackend"],
     "openai": ["httpx:Client", "rag_pipeline.generate.backends.openai_backend:OpenAIBackend"],
     "recorded": ["rag_pipeline.generate.backends.recorded_backend:RecordedBackend"],
     "extractive": ["rag_pipeline.generate.backends.extractive_backend:ExtractiveBackend"],

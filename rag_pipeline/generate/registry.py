@@ -30,7 +30,7 @@ from rag_pipeline.settings import data_dir
 
 MODELS_ENV = "RAG_PIPELINE_MODELS"
 
-BACKENDS = ("transformers", "openai", "recorded", "extractive")
+BACKENDS = ("transformers", "llama-cpp", "openai", "recorded", "extractive")
 DTYPES = ("bfloat16", "float16", "float32", "auto")
 QUANTIZATIONS = (None, "8bit", "4bit")
 PROMPT_FAMILIES = ("default", "tlite", "yandexgpt", "qwen3")
@@ -38,12 +38,12 @@ TASKS = ("summary", "answer")
 EXTRACTIVE_METHODS = ("lead", "top-chunk")
 # Not part of the identity: the registry name, words, and what only changes speed or reachability.
 IDENTITY_EXCLUDED = frozenset(
-    {"name", "description", "batch_size", "timeout_s", "max_retries", "offline", "api_key_env"}
+    {"name", "description", "batch_size", "timeout_s", "max_retries", "offline", "api_key_env", "context_length"}
 )
 
 # What a backend cannot do without: {field: (backends, hint)}.
 REQUIRED_BY_BACKEND = {
-    "model": (("transformers", "openai"), "hub id, local path or served model name"),
+    "model": (("transformers", "llama-cpp", "openai"), "hub id, local path, packaged-gguf:<file> or served model name"),
     "base_url": (("openai",), "e.g. http://localhost:8000/v1"),
     "recorded_name": (("recorded",), "Tbank, YandexGPT or Qwen3"),
 }
@@ -153,6 +153,9 @@ class ModelSpec(Section):
     max_new_tokens: int = Field(256, ge=1)
     batch_size: int = Field(1, ge=1)
     tasks: tuple[Task, ...] = Field(TASKS, strict=False)  # a YAML list
+    # llama-cpp backend: tokens of context per sequence (prompt + output); None: 4096. A longer prompt
+    # fails its item with a message; the outputs of the prompts that fit do not depend on it.
+    context_length: int | None = Field(None, ge=64)
     offline: bool = False  # runs on a machine without a model hub (the demo uses these)
     # openai backend
     base_url: str | None = Field(None, validate_default=True)
@@ -183,6 +186,18 @@ class ModelSpec(Section):
         if backend in backends and not value:
             raise ValueError(f"backend {backend!r} needs {info.field_name!r} ({hint})")
         return value
+
+    @field_validator("model")
+    @classmethod
+    def _gguf_for_llama_cpp(cls, model: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("backend") == "llama-cpp" and model and not (
+            model.startswith(PACKAGED_MODEL_PREFIX) or model.endswith(".gguf") or Path(model).expanduser().is_dir()
+        ):
+            raise ValueError(
+                f"backend 'llama-cpp' loads a GGUF file: a local path ending in .gguf, a directory holding one, "
+                f"or {PACKAGED_MODEL_PREFIX}<file>; got {model!r}"
+            )
+        return model
 
     @field_validator("quantization")
     @classmethod

@@ -48,10 +48,18 @@ def generation_cache(state: StatePaths | None = None) -> ContentCache:
     return ContentCache((state or state_paths()).generation_cache)
 
 
-def weights_identity(spec: ModelSpec) -> str | None:
+def weights_identity(spec: ModelSpec) -> str | dict | None:
     """What identifies the weights when the registry entry does not: the content hash of a local
     model directory, or the hub commit in the local cache when no revision is pinned. Replacing
-    the weights behind a path then misses the cache instead of serving old outputs."""
+    the weights behind a path then misses the cache instead of serving old outputs. For llama.cpp
+    also the engine's version: another llama.cpp build may compute other logits."""
+    if spec.backend == "llama-cpp":
+        from rag_pipeline.generate.backends.llama_cpp_backend import batch_invariant, engine_version, gguf_identity
+
+        identity = {"engine": engine_version(), "gguf": gguf_identity(spec)}
+        if not batch_invariant():  # this build's batched outputs may differ: cached per batch size
+            identity["batch_size"] = spec.batch_size
+        return identity
     if spec.backend != "transformers" or spec.revision or str(spec.model).startswith("packaged-gguf:"):
         return None
     return model_revision(str(spec.model))

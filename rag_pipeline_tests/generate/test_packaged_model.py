@@ -40,8 +40,9 @@ def test_packaged_qwen_answers_in_russian_and_reloads_from_the_safetensors_cache
     tmp_path, monkeypatch
 ):
     state = state_paths(tmp_path / "state")
+    # The registry runs this file on llama.cpp; transformers de-quantizes it (the GPU-side backend's path).
     spec = models_by_name()["qwen2.5-coder-0.5b"]
-    spec = spec.replace(max_new_tokens=24)
+    spec = spec.replace(backend="transformers", dtype="float32", max_new_tokens=24)
     chunk = "The Transformer is based solely on attention mechanisms, dispensing with recurrence entirely."
     question = GenerationRequest(
         task="answer",

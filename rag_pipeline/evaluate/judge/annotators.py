@@ -7,7 +7,7 @@ unreadable answer or a tie is no vote and lowers it. Where the backend returns t
 log-probabilities, the mean probability the annotators give the majority's label is a second
 confidence (``logprob_confidence``), so their calibration can be compared.
 
-All K prompts of all pairs go to the judge in one batch (the transformers backend batches them,
+All K prompts of all pairs go to the judge in one batch (the llama.cpp and transformers backends batch them,
 an OpenAI-compatible server gets concurrent requests up to the model's ``batch_size``).
 """
 

@@ -17,6 +17,10 @@ def load_backend(spec: ModelSpec, state: StatePaths | None = None) -> Backend:
         from rag_pipeline.generate.backends.transformers_backend import TransformersBackend
 
         return TransformersBackend(spec, state)
+    if spec.backend == "llama-cpp":
+        from rag_pipeline.generate.backends.llama_cpp_backend import LlamaCppBackend
+
+        return LlamaCppBackend(spec, state)
     if spec.backend == "openai":
         from rag_pipeline.generate.backends.openai_backend import OpenAIBackend
 

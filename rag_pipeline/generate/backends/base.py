@@ -125,11 +125,15 @@ def label_probabilities(tokens: list[dict], labels: str = "AB") -> dict[str, flo
     stripped), the probability mass of each label among its alternatives, normalised."""
     import math
 
+    def as_label(token: object) -> str:
+        # '"A' and ' A' are the label A; a bare quote or space is no label (an empty string is `in` any string)
+        return str(token or "").strip().strip('"').strip()
+
     for entry in tokens or []:
-        if str(entry.get("token", "")).strip().strip('"') in labels:
+        if as_label(entry.get("token")) in set(labels):
             mass = dict.fromkeys(labels, 0.0)
             for alternative in entry.get("top_logprobs") or [entry]:
-                token = str(alternative.get("token", "")).strip().strip('"')
+                token = as_label(alternative.get("token"))
                 if token in mass and alternative.get("logprob") is not None:
                     mass[token] += math.exp(float(alternative["logprob"]))
             total = sum(mass.values())
