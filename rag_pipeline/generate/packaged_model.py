@@ -76,6 +76,23 @@ def assemble_gguf(target: Path, expected_sha256: str = PACKAGED_GGUF_SHA256) -> 
     return target
 
 
+def is_packaged_source(spec) -> bool:
+    """Whether a registry entry loads the packaged GGUF (``packaged-gguf:<file>``); any other
+    packaged file name is refused, naming the one the packages ship."""
+    from rag_pipeline.generate.registry import PACKAGED_MODEL_PREFIX
+
+    if not str(spec.model).startswith(PACKAGED_MODEL_PREFIX):
+        return False
+    packaged = spec.model[len(PACKAGED_MODEL_PREFIX) :]
+    if packaged != PACKAGED_GGUF_NAME:
+        raise ModelUnavailableError(
+            spec.name,
+            f"no packaged model {packaged!r}; the packages ship only {PACKAGED_GGUF_NAME!r}",
+            hint=f"Set model: {PACKAGED_MODEL_PREFIX}{PACKAGED_GGUF_NAME}.",
+        )
+    return True
+
+
 def ensure_packaged_gguf(state: StatePaths | None = None) -> Path:
     """The joined, verified packaged GGUF under ``<state>/models``, joined once.
 

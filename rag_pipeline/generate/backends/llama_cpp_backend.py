@@ -36,7 +36,7 @@ from rag_pipeline.generate.backends.base import (
     label_probabilities,
     split_thinking,
 )
-from rag_pipeline.generate.packaged_model import PACKAGED_GGUF_NAME, ensure_packaged_gguf
+from rag_pipeline.generate.packaged_model import ensure_packaged_gguf, is_packaged_source
 from rag_pipeline.generate.prompts import render_prompt
 from rag_pipeline.generate.registry import PACKAGED_MODEL_PREFIX, ModelSpec
 from rag_pipeline.generate.types import GenerationRequest
@@ -80,14 +80,7 @@ def llama_threads() -> int:
 
 def gguf_path(spec: ModelSpec, state: StatePaths | None = None) -> Path:
     """The GGUF file of ``spec``: the joined, verified packaged file, a local file, or the one GGUF in a directory."""
-    if spec.model.startswith(PACKAGED_MODEL_PREFIX):
-        packaged = spec.model[len(PACKAGED_MODEL_PREFIX) :]
-        if packaged != PACKAGED_GGUF_NAME:
-            raise ModelUnavailableError(
-                spec.name,
-                f"no packaged model {packaged!r}; the packages ship only {PACKAGED_GGUF_NAME!r}",
-                hint=f"Set model: {PACKAGED_MODEL_PREFIX}{PACKAGED_GGUF_NAME}.",
-            )
+    if is_packaged_source(spec):
         return ensure_packaged_gguf(state)
     path = Path(spec.model).expanduser()
     if path.is_dir():

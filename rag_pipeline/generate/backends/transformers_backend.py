@@ -27,9 +27,9 @@ from rag_pipeline.generate.backends.base import (
     cut_at_stop_strings,
     split_thinking,
 )
-from rag_pipeline.generate.packaged_model import PACKAGED_GGUF_NAME, ensure_packaged_model
+from rag_pipeline.generate.packaged_model import PACKAGED_GGUF_NAME, ensure_packaged_model, is_packaged_source
 from rag_pipeline.generate.prompts import render_prompt
-from rag_pipeline.generate.registry import PACKAGED_MODEL_PREFIX, ModelSpec
+from rag_pipeline.generate.registry import ModelSpec
 from rag_pipeline.generate.types import GenerationRequest
 from rag_pipeline.settings import StatePaths
 
@@ -40,14 +40,7 @@ def resolve_model_source(
     spec: ModelSpec, state: StatePaths | None = None
 ) -> tuple[str, str | None, bool]:
     """Where to load ``spec`` from: (directory or hub id, GGUF file name or None, is_local)."""
-    if spec.model.startswith(PACKAGED_MODEL_PREFIX):
-        packaged = spec.model[len(PACKAGED_MODEL_PREFIX) :]
-        if packaged != PACKAGED_GGUF_NAME:
-            raise ModelUnavailableError(
-                spec.name,
-                f"no packaged model {packaged!r}; the packages ship only {PACKAGED_GGUF_NAME!r}",
-                hint=f"Set model: {PACKAGED_MODEL_PREFIX}{PACKAGED_GGUF_NAME}.",
-            )
+    if is_packaged_source(spec):
         directory = ensure_packaged_model(Path(PACKAGED_GGUF_NAME).stem, state)
         return str(directory), None, True
     path = Path(spec.model).expanduser()
