@@ -102,6 +102,42 @@ def generate_item_by_item(
     return results
 
 
+Group = tuple[str, int | None]  # (task, the request's max_new_tokens): requests that decode alike
+
+
+def generate_in_batches(
+    backend: Backend,
+    requests: list[GenerationRequest],
+    prompts: list[str],
+    token_ids: list[list[int]],
+    run_batch: Callable[[Group, list[int]], list[GenerationResult]],
+    progress: bool,
+    on_batch: BatchCallback | None,
+) -> list[GenerationResult]:
+    """The batching of the model backends: requests grouped by task and token limit, longest prompt
+    first (similar lengths share a batch; an out-of-memory shows early), cut into batches of
+    ``spec.batch_size``; ``run_batch(group, indices)`` generates one. Results in request order, each
+    with its rendered prompt; ``on_batch`` is called as each batch completes."""
+    groups: dict[Group, list[int]] = {}
+    for index, request in enumerate(requests):
+        groups.setdefault((request.task, request.max_new_tokens), []).append(index)
+    size = backend.spec.batch_size
+    batches = []
+    for group, indices in groups.items():
+        indices.sort(key=lambda i: len(token_ids[i]), reverse=True)
+        batches.extend((group, indices[start : start + size]) for start in range(0, len(indices), size))
+    results: list[GenerationResult | None] = [None] * len(requests)
+    with tqdm(total=len(requests), disable=not progress, desc=f"generate {backend.spec.name}", unit="item") as bar:
+        for group, batch in batches:
+            for index, result in zip(batch, run_batch(group, batch)):
+                result.prompt = prompts[index]
+                results[index] = result
+            bar.update(len(batch))
+            if on_batch is not None:
+                on_batch(list(batch), [results[i] for i in batch])
+    return results  # type: ignore[return-value]
+
+
 def split_thinking(text: str) -> tuple[str, str]:
     """Split ``<think>...</think>`` reasoning from an answer: returns (answer, thinking).
 

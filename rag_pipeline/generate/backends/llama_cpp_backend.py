@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from rag_pipeline.errors import ModelUnavailableError
 from rag_pipeline.generate.backends.base import (
@@ -33,6 +32,7 @@ from rag_pipeline.generate.backends.base import (
     BatchCallback,
     GenerationResult,
     cut_at_stop_strings,
+    generate_in_batches,
     label_probabilities,
     split_thinking,
 )
@@ -291,29 +291,13 @@ class LlamaCppBackend(Backend):
         """Generate all requests in length-sorted batches of ``spec.batch_size``; results in request order."""
         prompts = [self.render(request) for request in requests]
         token_ids = [self.tokenize(text) for text in prompts]
-        groups: dict[tuple[str, int | None], list[int]] = {}
-        for index, request in enumerate(requests):
-            groups.setdefault((request.task, request.max_new_tokens), []).append(index)
-        batches = []
-        for group, indices in groups.items():
-            indices.sort(key=lambda i: len(token_ids[i]), reverse=True)
-            size = self.spec.batch_size
-            batches.extend((group, indices[start : start + size]) for start in range(0, len(indices), size))
 
-        results: list[GenerationResult | None] = [None] * len(requests)
-        with tqdm(total=len(requests), disable=not progress, desc=f"generate {self.spec.name}", unit="item") as bar:
-            for (task, max_new_tokens), batch in batches:
-                limit = min(max_new_tokens or self.spec.max_new_tokens, self.spec.max_new_tokens)
-                produced = self._generate_batch(
-                    task, limit, [(i, token_ids[i], prompts[i], requests[i].want_logprobs) for i in batch]
-                )
-                for index, result in zip(batch, produced):
-                    result.prompt = prompts[index]
-                    results[index] = result
-                bar.update(len(batch))
-                if on_batch is not None:
-                    on_batch(list(batch), [results[i] for i in batch])
-        return results  # type: ignore[return-value]
+        def run_batch(group, batch: list[int]) -> list[GenerationResult]:
+            task, max_new_tokens = group
+            limit = min(max_new_tokens or self.spec.max_new_tokens, self.spec.max_new_tokens)
+            return self._generate_batch(task, limit, [(i, token_ids[i], prompts[i], requests[i].want_logprobs) for i in batch])
+
+        return generate_in_batches(self, requests, prompts, token_ids, run_batch, progress, on_batch)
 
     def _generate_batch(
         self, task: str, limit: int, items: list[tuple[int, list[int], str, bool]]

@@ -17,14 +17,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from rag_pipeline.errors import ModelUnavailableError
 from rag_pipeline.generate.backends.base import (
     Backend,
     BatchCallback,
     GenerationResult,
     cut_at_stop_strings,
+    generate_in_batches,
     split_thinking,
 )
 from rag_pipeline.generate.packaged_model import PACKAGED_GGUF_NAME, ensure_packaged_model, is_packaged_source
@@ -176,36 +175,11 @@ class TransformersBackend(Backend):
         token_ids = [
             self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in prompts
         ]
-        by_task: dict[tuple[str, int | None], list[int]] = {}
-        for index, request in enumerate(requests):
-            by_task.setdefault((request.task, request.max_new_tokens), []).append(index)
-        batches: list[tuple[tuple[str, int | None], list[int]]] = []
-        for task, indices in by_task.items():
-            indices.sort(
-                key=lambda i: len(token_ids[i]), reverse=True
-            )  # longest first: OOM shows early
-            size = self.spec.batch_size
-            batches.extend(
-                (task, indices[start : start + size]) for start in range(0, len(indices), size)
-            )
-
-        results: list[GenerationResult | None] = [None] * len(requests)
-        with tqdm(
-            total=len(requests),
-            disable=not progress,
-            desc=f"generate {self.spec.name}",
-            unit="item",
-        ) as bar:
-            for task, batch in batches:
-                for index, result in zip(
-                    batch, self._generate_batch(task, [token_ids[i] for i in batch])
-                ):
-                    result.prompt = prompts[index]
-                    results[index] = result
-                bar.update(len(batch))
-                if on_batch is not None:
-                    on_batch(list(batch), [results[i] for i in batch])
-        return results  # type: ignore[return-value]
+        return generate_in_batches(
+            self, requests, prompts, token_ids,
+            lambda group, batch: self._generate_batch(group, [token_ids[i] for i in batch]),
+            progress, on_batch,
+        )
 
     def _generation_kwargs(self, task: str, max_new_tokens: int | None = None) -> dict[str, Any]:
         decoding = self.spec.decoding_for(task)
