@@ -153,7 +153,7 @@ class ModelSpec(Section):
     max_new_tokens: int = Field(256, ge=1)
     batch_size: int = Field(1, ge=1)
     tasks: tuple[Task, ...] = Field(TASKS, strict=False)  # a YAML list
-    # llama-cpp backend: tokens of context per sequence (prompt + output); None: 4096. A longer prompt
+    # llama-cpp backend: tokens of context per sequence (prompt + output); None: the model's own. A longer prompt
     # fails its item with a message; the outputs of the prompts that fit do not depend on it.
     context_length: int | None = Field(None, ge=64)
     offline: bool = False  # runs on a machine without a model hub (the demo uses these)

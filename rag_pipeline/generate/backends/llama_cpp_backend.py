@@ -7,8 +7,9 @@ Batching: requests are grouped by task, sorted by prompt length and cut into bat
 ``spec.batch_size``. A batch is one llama.cpp context with one KV stream per sequence
 (``kv_unified = false``): each prompt is prefilled on its own, then every decoding step is one
 ``llama_decode`` call holding the next token of every unfinished sequence, so the weights are read
-once per step for the whole batch. A sequence sees only its own stream, so under greedy decoding its
-output does not depend on the batch it ran in (tested). Sampling draws from a generator seeded with
+once per step for the whole batch. A sequence sees only its own stream, and the kernels that round
+differently with the number of rows (weight repacking, ggml's tiled K-quant product) are off, so
+under greedy decoding its output does not depend on the batch it ran in (tested). Sampling draws from a generator seeded with
 the registry's ``seed`` and the prompt, so it does not depend on the batch either.
 
 Latency: a batch's wall time is shared among its requests in proportion to the tokens each one
