@@ -46,8 +46,13 @@ def write_text(target: str | os.PathLike, text: str) -> Path:
     return Path(target)
 
 
+def json_text(obj: Any) -> str:
+    """The JSON text ``write_json`` stores (also what a remote store puts in one object)."""
+    return json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True, default=str)
+
+
 def write_json(target: str | os.PathLike, obj: Any) -> Path:
-    return write_text(target, json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True, default=str))
+    return write_text(target, json_text(obj))
 
 
 def write_parquet(target: str | os.PathLike, frame: Any) -> Path:

@@ -116,21 +116,27 @@ def cmd_demo(args) -> int:
     selection = demo_selection()
     if args.models:
         selection["models"] = args.models.split(",")
-    return run_and_print(selection, judge=not args.no_judge, reingest=args.reingest)
+    return run_and_print(selection, judge=not args.no_judge, reingest=args.reingest, jobs=args.jobs)
 
 
 def cmd_run(args) -> int:
     """Any papers × models in one process: each model is loaded once for all its papers."""
     selection = {"papers": _split(args.papers), "models": _split(args.models),
                  "study_papers": _split(args.recorded_papers), "study_models": _split(args.recorded_models)}
-    return run_and_print(selection, judge=not args.no_judge, reingest=args.reingest)
+    return run_and_print(selection, judge=not args.no_judge, reingest=args.reingest, jobs=args.jobs)
+
+
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {value!r}")
+    return int(value)
 
 
 def _split(value: str | None) -> list[str]:
     return [part for part in (value or "").split(",") if part]
 
 
-def run_and_print(selection: dict, judge: bool, reingest: bool = False) -> int:
+def run_and_print(selection: dict, judge: bool, reingest: bool = False, jobs: int | None = None) -> int:
     import pandas as pd
 
     from rag_pipeline.artifacts import ArtifactStore
@@ -146,7 +152,7 @@ def run_and_print(selection: dict, judge: bool, reingest: bool = False) -> int:
 
     try:
         with runs.cancel_on_signals(instance):
-            summary = run_pipeline(defs, instance, judge=judge, reingest=reingest, **selection)
+            summary = run_pipeline(defs, instance, judge=judge, reingest=reingest, jobs=jobs, **selection)
     except runs.Interrupted as interrupt:
         print_interrupted(instance, interrupt, judge)
         return interrupt.exit_code
@@ -323,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-judge", action="store_true", help="skip the LLM judge")
     p.add_argument("--reingest", action="store_true",
                    help="ingest the papers again even when nothing they read changed (edits are picked up without it)")
+    p.add_argument("--jobs", type=_positive_int, default=None,
+                   help="papers converted and chunked side by side, one process each (default $RAG_PIPELINE_JOBS, "
+                        "else half the cores from 4 cores on, else 1 = one after another); indexing and models stay in one process")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("run", help="materialize papers × models (ingest, generate, judge, leaderboard) in one process, "
@@ -333,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recorded-models", default="", help="recorded-* models")
     p.add_argument("--no-judge", action="store_true", help="skip the LLM judge")
     p.add_argument("--reingest", action="store_true", help="ingest papers again even when nothing they read changed (edits are picked up without it)")
+    p.add_argument("--jobs", type=_positive_int, default=None,
+                   help="papers converted and chunked side by side, one process each (default $RAG_PIPELINE_JOBS, "
+                        "else half the cores from 4 cores on, else 1 = one after another); indexing and models stay in one process")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("doctor", help="list runs, pool slots and what killed runs left; --fix cleans up")

@@ -38,7 +38,7 @@ def find_score(store: ArtifactStore, score_id: str) -> tuple[ArtifactRef, dict]:
             continue
         if row is not None:
             return ref, row
-    raise LineageError(f"no metric row with score_id {score_id!r} in {store.root / asset}")
+    raise LineageError(f"no metric row with score_id {score_id!r} in {store.location(asset)}")
 
 
 def _input(store: ArtifactStore, ref: ArtifactRef, asset: str) -> ArtifactRef | None:
@@ -97,7 +97,7 @@ def explain_score(store: ArtifactStore, score_id: str) -> dict:
         steps += [ref for ref in (markdown_ref, pdf_ref) if ref is not None]
         if pdf_ref is not None:
             pdf = store.read_json(contracts.PAPER_PDF.name, *pdf_ref.keys, version=pdf_ref.version)
-            pdf["path"] = str(store.path(contracts.PAPER_PDF.name, *pdf_ref.keys, suffix=".pdf", version=pdf_ref.version))
+            pdf["path"] = store.url_of(contracts.PAPER_PDF.name, *pdf_ref.keys, suffix=".pdf", version=pdf_ref.version)
             lineage[contracts.PAPER_PDF.name] = pdf
     lineage["steps"] = [_step(store, ref) for ref in steps]
     return lineage

@@ -1,7 +1,9 @@
 """Where runtime state lives and where the shipped data is.
 
 All runtime state (Dagster instance, stored assets, Chroma, caches, converted models) lives under
-one directory: ``$RAG_PIPELINE_HOME``, by default ``.rag_state`` in the current directory.
+one directory: ``$RAG_PIPELINE_HOME``, by default ``.rag_state`` in the current directory. Only the
+stored assets can live elsewhere: ``$RAG_PIPELINE_ARTIFACTS`` names a path, a shared mount or an
+fsspec URL (``s3://bucket/prefix``) that every worker reaches.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 STATE_ENV = "RAG_PIPELINE_HOME"
 DATA_ENV = "RAG_PIPELINE_DATA"
+ARTIFACTS_ENV = "RAG_PIPELINE_ARTIFACTS"
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
@@ -33,8 +36,20 @@ class StatePaths:
         return self.root / "dagster"
 
     @property
-    def artifacts(self) -> Path:
-        return self.root / "artifacts"
+    def artifacts(self) -> Path | str:
+        """The artifact store's root: ``$RAG_PIPELINE_ARTIFACTS`` (a path, or an fsspec URL kept as
+        text), else ``<state>/artifacts``. Every ArtifactStore of the pipeline is opened on this."""
+        chosen = os.environ.get(ARTIFACTS_ENV, "").strip()
+        if not chosen:
+            return self.root / "artifacts"
+        if "://" in chosen or "::" in chosen:
+            return chosen
+        return Path(chosen).expanduser().resolve()
+
+    @property
+    def artifact_cache(self) -> Path:
+        """Local copies of remote artifact files that need a real file (a PDF for pymupdf)."""
+        return self.root / "cache" / "artifacts"
 
     @property
     def chroma(self) -> Path:

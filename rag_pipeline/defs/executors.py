@@ -105,7 +105,18 @@ def backend_source() -> dict | str:
 
 # Celery settings shared by the executor (which submits) and the workers (which take): unnamed
 # steps go to `cpu`; a worker reserves one task at a time, so a long step does not hold others back.
-CELERY_SETTINGS = {"task_default_queue": CPU_QUEUE, "worker_prefetch_multiplier": 1}
+# A step is acknowledged when it ends, and handed to a worker again when its process dies mid-step
+# (SIGKILL, out of memory): dagster-celery would otherwise fail the step with WorkerLostError and,
+# when another step of the run waits on a pool, never finish the run. On Redis an unacknowledged
+# step goes to another worker after the visibility timeout, so that is a day, not celery's hour.
+REDELIVERY_TIMEOUT_S = 24 * 3600
+CELERY_SETTINGS = {
+    "task_default_queue": CPU_QUEUE,
+    "worker_prefetch_multiplier": 1,
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+    "broker_transport_options": {"visibility_timeout": REDELIVERY_TIMEOUT_S},
+}
 
 
 def celery_config() -> dict:

@@ -60,7 +60,8 @@ class StateResource(dg.ConfigurableResource):
         return state_paths(self.state_dir)
 
     def store(self) -> ArtifactStore:
-        return ArtifactStore(self.paths().artifacts)
+        paths = self.paths()
+        return ArtifactStore(paths.artifacts, cache_dir=paths.artifact_cache)
 
     def generation_cache(self) -> ContentCache:
         return ContentCache(self.paths().generation_cache)

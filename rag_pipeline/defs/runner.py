@@ -7,7 +7,11 @@ partition is reported and the others carry on.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +22,9 @@ from rag_pipeline import contracts
 from rag_pipeline.defs import runs
 from rag_pipeline.defs.executors import (
     CELERY,
+    CPU_QUEUE,
     EXECUTOR_ENV,
+    QUEUE_TAG,
     ExecutorConfigError,
     executor_choice,
     reconstructable_asset_job,
@@ -203,7 +209,12 @@ def _executor_launch(defs: dg.Definitions, resources: dict | None):
         # A run whose orchestrator died holds its pool slots until someone notices (in-process runs
         # do this when their StateResource starts; here no resource starts in this process).
         runs.cleanup_stale_runs(instance, lambda line: print(line), by="rag-pipeline")
-        return dg.execute_job(job, instance, run_config=run_config, tags=tags, asset_selection=keys)
+        result = dg.execute_job(job, instance, run_config=run_config, tags=tags, asset_selection=keys)
+        if not result.success:
+            # A step that never reported its end (its task failed in celery) keeps its pool slot until
+            # run monitoring frees it (in the daemon, after a delay): freed now for the next run.
+            runs.free_slots_of_finished_runs(instance, lambda line: print(line))
+        return result
 
     return launch
 
@@ -237,16 +248,127 @@ def blocked_papers(defs: dg.Definitions, instance: dg.DagsterInstance, papers: l
 
 def materialize_selections(
     defs: dg.Definitions, instance: dg.DagsterInstance, selections: dict, label: str, resources: dict | None, progress: bool,
+    jobs: int = 1,
 ) -> RunSummary:
     """``materialize_partitions`` for {partition key: the assets it needs}: one run per partition,
-    keys that need the same assets together (in their given order)."""
+    keys that need the same assets together (in their given order).
+
+    With ``jobs`` > 1, the leading assets that need neither a model nor Chroma (``side_by_side``)
+    run for several partitions at once, one run per partition in ``jobs`` processes; the rest
+    follow in this process, one partition after another, as with ``jobs`` = 1."""
     summary = RunSummary()
     groups: dict[tuple[str, ...], list] = {}
     for key, assets in selections.items():
         groups.setdefault(tuple(assets), []).append(key)
     for assets, keys in groups.items():
-        summary.merge(materialize_partitions(defs, instance, list(assets), keys, label, resources, progress))
+        parallel = side_by_side(defs, list(assets)) if jobs > 1 and len(keys) > 1 and parallel_allowed(defs, resources) else []
+        if parallel:
+            summary.merge(materialize_in_processes(instance, parallel, keys, label, jobs, progress))
+            keys = [key for key in keys if str(key) not in summary.failed]
+        rest = [asset for asset in assets if asset not in parallel]
+        if rest and keys:
+            summary.merge(materialize_partitions(defs, instance, rest, keys, label, resources, progress))
     return summary
+
+
+def side_by_side(defs: dg.Definitions, selection: list[str]) -> list[str]:
+    """The leading assets of `selection` (in graph order) whose steps go to the `cpu` queue: they load
+    no model and open no Chroma, so runs of different partitions may execute them at the same time.
+    An embedded Chroma directory has one writer and a model is loaded once per process, so the
+    assets from the first `chroma` or `gpu` step on stay in one process."""
+    prefix = []
+    for name in selection:
+        op_tags = defs.resolve_assets_def(dg.AssetKey(name)).op.tags
+        if op_tags.get(QUEUE_TAG, CPU_QUEUE) != CPU_QUEUE:
+            break
+        prefix.append(name)
+    return prefix
+
+
+def parallel_allowed(defs: dg.Definitions, resources: dict | None) -> bool:
+    """Runs in other processes load `rag_pipeline.definitions` with pipeline.yaml's resources: only
+    those definitions, without resources given in Python, can run there."""
+    from rag_pipeline import definitions
+
+    return defs is definitions.defs and resources is None
+
+
+def default_jobs() -> int:
+    """Processes for side-by-side partitions: $RAG_PIPELINE_JOBS, else half the cores from 4 cores on,
+    else 1. Measured on 2 cores (benchmarks/distributed.py): two processes converting papers made
+    ingest slower (0.89x and 0.96x in two runs) — the conversion is a fifth of it, each process pays for loading the
+    definitions, and indexing, the rest, stays in one process and uses the cores through torch."""
+    value = os.environ.get(JOBS_ENV)
+    if value:
+        try:
+            jobs = int(value)
+        except ValueError:
+            raise ExecutorConfigError(f"${JOBS_ENV}={value!r}: expected a whole number of processes (1 = none side by side)") from None
+        if jobs < 1:
+            raise ExecutorConfigError(f"${JOBS_ENV}={value!r}: expected at least 1")
+        return jobs
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores // 2 if cores >= MIN_CORES_SIDE_BY_SIDE else 1
+
+
+MIN_CORES_SIDE_BY_SIDE = 4
+JOBS_ENV = "RAG_PIPELINE_JOBS"
+
+
+def materialize_in_processes(
+    instance: dg.DagsterInstance, selection: list[str], keys: list, label: str, jobs: int, progress: bool,
+) -> RunSummary:
+    """One run per partition key, `jobs` of them at a time, each in a process of its own (spawned,
+    so it loads the definitions afresh, like a celery worker or the UI's run launcher). The runs
+    carry this invocation's session tag; an interrupt stops the processes and cancels their runs."""
+    summary = RunSummary()
+    processes = ProcessPoolExecutor(min(jobs, len(keys)), mp_context=multiprocessing.get_context("spawn"),
+                                    initializer=_init_run_process, initargs=(runs.SESSION,))
+    try:
+        futures = {processes.submit(_materialize_one, selection, key, label): str(key) for key in keys}
+        for future in tqdm(as_completed(futures), total=len(futures), desc=f"{label} ({jobs} processes)",
+                           disable=not progress, unit="partition"):
+            name = futures[future]
+            try:
+                error, interrupted = future.result()
+            except BrokenProcessPool as died:  # killed (SIGKILL, out of memory): its run is left to the stale-run cleanup
+                error, interrupted = f"the process running this partition died ({died})", None
+            if interrupted:
+                raise runs.Interrupted(interrupted)
+            if error is None:
+                summary.succeeded.append(name)
+            else:
+                summary.failed[name] = error
+    except BaseException as stop:
+        processes.shutdown(wait=False, cancel_futures=True)
+        for child in multiprocessing.active_children():  # SIGTERM: each run ends at its next safe point
+            child.terminate()
+        for child in multiprocessing.active_children():
+            child.join(timeout=30)
+        signal_name = stop.signal_name if isinstance(stop, runs.Interrupted) else "SIGINT"
+        unfinished = [run.run_id for run in runs.session_runs(instance, runs.SESSION) if not run.is_finished]
+        runs.cancel_runs(instance, unfinished, signal_name)
+        raise
+    processes.shutdown()
+    return summary
+
+
+def _init_run_process(session: str) -> None:
+    # The invocation's session, so that what an interrupt left undone is found across processes;
+    # Ctrl-C reaches the whole process group: the parent decides, the children stop when it says.
+    runs.SESSION = session
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _materialize_one(selection: list[str], key, label: str) -> tuple[str | None, str | None]:
+    """In a run process: one partition of `selection`; (error or None, signal name if interrupted)."""
+    from rag_pipeline import definitions
+
+    try:
+        summary = materialize_partitions(definitions.defs, get_instance(), selection, [key], label, progress=False)
+    except runs.Interrupted as interrupt:
+        return None, interrupt.signal_name
+    return summary.failed.get(str(key)), None
 
 
 INGEST_SELECTION = [asset.name for asset in contracts.INGEST_ASSETS]
@@ -264,19 +386,23 @@ def run_pipeline(
     resources: dict | None = None,
     progress: bool = True,
     reingest: bool = False,
+    jobs: int | None = None,
 ) -> RunSummary:
     """The whole graph for a selection: ingest `papers`, generate `models` on them, load the
     recorded study (`study_models` × `study_papers`, which need no ingestion), judge, leaderboard.
 
     The registries and configuration are observed first (their versions are inputs of the graph);
     then only stale or missing partitions run, as the UI would mark them, so a second run with
-    nothing changed runs nothing. `reingest` ingests the papers again regardless.
+    nothing changed runs nothing. `reingest` ingests the papers again regardless. Papers are
+    converted and chunked `jobs` at a time (default `default_jobs()`: half the cores from 4 on; only for
+    `rag_pipeline.definitions` without Python-side resources), indexed one after another.
     """
     sync_registry_partitions(instance)
     record_observations(instance)
     ingest = ({paper: INGEST_SELECTION for paper in papers} if reingest
               else stale_selections(defs, instance, INGEST_SELECTION, list(papers)))
-    summary = materialize_selections(defs, instance, ingest, "ingest", resources, progress)
+    jobs = default_jobs() if jobs is None else jobs
+    summary = materialize_selections(defs, instance, ingest, "ingest", resources, progress, jobs=jobs)
     blocked = blocked_papers(defs, instance, papers)  # a failed blocking check stops the paper here, with why
     summary.failed.update(blocked)
     ingested = [p for p in papers if p not in summary.failed and p not in blocked]

@@ -67,7 +67,7 @@ def fetch_paper(store: ArtifactStore, paper_id: str) -> StageOutcome:
             "bytes": record.n_bytes,
             "arxiv_version": record.arxiv_version or "",
             "title": record.title or "",
-            "path": FilePath(str(store.path(PDF.name, paper_id, suffix=".pdf"))),
+            "path": FilePath(store.url_of(PDF.name, paper_id, suffix=".pdf")),
             **artifact_metadata(out),
         },
         version=record.sha256,
@@ -83,14 +83,13 @@ def convert_paper(store: ArtifactStore, paper_id: str) -> StageOutcome:
         markdown = pdf_to_markdown(out.input_path(PDF.name, paper_id, suffix=".pdf"), paper_id=paper_id)
         seconds = time.perf_counter() - started
         out.write_text(markdown)
-    path = store.path(MARKDOWN.name, paper_id, suffix=".md")
     return StageOutcome(
         metadata={
             "chars": len(markdown),
             "engine": markdown_engine(),
             "seconds": round(seconds, 3),
             "preview": Markdown(markdown[:1500]),
-            "path": FilePath(str(path)),
+            "path": FilePath(store.url_of(MARKDOWN.name, paper_id, suffix=".md")),
             **artifact_metadata(out),
         },
         version=content_hash(markdown),
