@@ -49,6 +49,19 @@ def _cli(env: dict, log: Path) -> subprocess.Popen:
                              "--no-judge"], env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 
+def _prepare(reference: Path, data: Path, env: dict, workers: list) -> None:
+    """The undisturbed in-process run into `reference` (while the workers start), the workers
+    ready, and the distributed instance created before anyone reads it (two processes creating
+    one sqlite store race)."""
+    done = subprocess.run([sys.executable, "-m", "rag_pipeline.cli", "run", "--papers", PAPER, "--models", MODEL,
+                           "--no-judge"], env=_env(reference, data), cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=900, check=False)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    wait_ready(workers)
+    subprocess.run([sys.executable, "-m", "rag_pipeline.cli", "init"], env=env, cwd=REPO_ROOT, check=True,
+                   capture_output=True, timeout=300)
+
+
 def _started(instance: dg.DagsterInstance, step: str) -> str | None:
     """The run in which `step` has started and not finished, if any."""
     for run in instance.get_runs():
@@ -89,15 +102,8 @@ def test_sigkill_mid_step_is_redelivered_and_nothing_is_half_written(tmp_path):
     killed: dict[str, tuple[str, list[int]]] = {}
     cli = None
     try:
-        done = subprocess.run([sys.executable, "-m", "rag_pipeline.cli", "run", "--papers", PAPER, "--models", MODEL,
-                               "--no-judge"], env=_env(reference, data), cwd=REPO_ROOT, capture_output=True, text=True,
-                              timeout=900, check=False)
-        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-        wait_ready(list(workers.values()))
+        _prepare(reference, data, env, list(workers.values()))
         log = tmp_path / "celery.log"
-        # The instance exists before anyone reads it (two processes creating one sqlite store race).
-        subprocess.run([sys.executable, "-m", "rag_pipeline.cli", "init"], env=env, cwd=REPO_ROOT, check=True,
-                       capture_output=True, timeout=300)
         cli = _cli(env, log)
         with dg.DagsterInstance.from_config(str(distributed / "dagster")) as instance:
             for step, queue in zip(KILLED_STEPS, (CHROMA_QUEUE, GPU_QUEUE), strict=True):
@@ -189,13 +195,7 @@ def test_a_broker_restart_mid_step_is_survived_or_resumed_on_relaunch(tmp_path):
     workers = [start_worker(f"{queue}-{os.getpid()}", queue, 1, env, tmp_path, tmp_path) for queue in (GPU_QUEUE, CHROMA_QUEUE, CPU_QUEUE)]
     cli = None
     try:
-        done = subprocess.run([sys.executable, "-m", "rag_pipeline.cli", "run", "--papers", PAPER, "--models", MODEL,
-                               "--no-judge"], env=_env(reference, data), cwd=REPO_ROOT, capture_output=True, text=True,
-                              timeout=900, check=False)
-        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-        wait_ready(workers)
-        subprocess.run([sys.executable, "-m", "rag_pipeline.cli", "init"], env=env, cwd=REPO_ROOT, check=True,
-                       capture_output=True, timeout=300)
+        _prepare(reference, data, env, workers)
         log = tmp_path / "celery.log"
         cli = _cli(env, log)
         with dg.DagsterInstance.from_config(str(distributed / "dagster")) as instance:
