@@ -125,6 +125,12 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
             while error.cause is not None and "dagster" in (error.cls_name or "").lower():
                 error = error.cause
             return f"{event.step_key}: {error.message.strip()}"
+    for event in result.all_events:  # no step failed: the run itself did (a broker gone, a lost worker)
+        error = getattr(event.event_specific_data, "error", None) if event.is_run_failure else None
+        if error is not None:
+            while error.cause is not None and "dagster" in (error.cls_name or "").lower():
+                error = error.cause
+            return f"run failed: {(error.message.strip().splitlines() or [error.cls_name])[0]}"
     return "run failed"
 
 

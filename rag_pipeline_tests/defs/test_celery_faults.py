@@ -3,17 +3,20 @@ process killed with SIGKILL in the middle of a step (indexing on the `chroma` qu
 the `gpu` queue) leaves nothing half-written; celery hands the step to the worker's new process
 (`task_acks_late` + `task_reject_on_worker_lost`, rag_pipeline.defs.executors.CELERY_SETTINGS), the
 run finishes, and the stored artifacts equal those of an undisturbed in-process run. A broker
-restart mid-step (a private Redis, stopped and started again) is survived or fails the run with a
-clear error, frees what the run held, and a second `rag-pipeline run` finishes the work."""
+restart mid-step (a private Redis) and a database restart mid-step (a private PostgreSQL holding
+the instance) are survived, or fail the run with a clear error and free what it held, after which
+a second `rag-pipeline run` finishes the work."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +26,7 @@ import pytest
 
 from rag_pipeline.artifacts import MANIFEST, ArtifactStore
 from rag_pipeline.defs.executors import CHROMA_QUEUE, CPU_QUEUE, GPU_QUEUE
+from rag_pipeline.defs.instance import POSTGRES_URL_ENV
 from rag_pipeline.generate.backends.base import TEST_HOOK_ITEM_DELAY_ENV
 from rag_pipeline.settings import REPO_ROOT
 from rag_pipeline_tests.celery_workers import celery_env, private_redis_url, start_worker, wait_ready
@@ -53,9 +57,9 @@ def _prepare(reference: Path, data: Path, env: dict, workers: list) -> None:
     """The undisturbed in-process run into `reference` (while the workers start), the workers
     ready, and the distributed instance created before anyone reads it (two processes creating
     one sqlite store race)."""
+    local = {name: value for name, value in _env(reference, data).items() if name != POSTGRES_URL_ENV}  # sqlite
     done = subprocess.run([sys.executable, "-m", "rag_pipeline.cli", "run", "--papers", PAPER, "--models", MODEL,
-                           "--no-judge"], env=_env(reference, data), cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=900, check=False)
+                           "--no-judge"], env=local, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     wait_ready(workers)
     subprocess.run([sys.executable, "-m", "rag_pipeline.cli", "init"], env=env, cwd=REPO_ROOT, check=True,
@@ -166,32 +170,46 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _redis_server(port: int, directory: Path) -> subprocess.Popen:
-    """A private Redis (the machine's redis-server binary) that the test may stop and start again."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        service_unavailable("needs the redis-server binary to restart a private Redis")
-    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                               "--dir", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return server
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"redis-server on port {port} did not start") from None
-            time.sleep(0.1)
+class PrivateRedis:
+    """A Redis of the test's own (the machine's redis-server binary) that it may stop and start again."""
+
+    def __init__(self, directory: Path):
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            service_unavailable("needs the redis-server binary to restart a private Redis")
+        self.port, self.directory = _free_port(), directory
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.server = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                        "--appendonly", "no", "--dir", str(self.directory)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                if time.monotonic() > deadline or self.server.poll() is not None:
+                    raise RuntimeError(f"redis-server on port {self.port} did not start") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.server.terminate()
+        self.server.wait(timeout=30)
 
 
-@pytest.mark.slow
-def test_a_broker_restart_mid_step_is_survived_or_resumed_on_relaunch(tmp_path):
-    require_service("redis")
-    port = _free_port()
-    server = _redis_server(port, tmp_path)
+def _outage_mid_answers(tmp_path: Path, broker: str, extra_env: dict, service) -> tuple[bool, str]:
+    """The celery run with `answers` slowed down; while it runs, `service` stops for 3 s and starts
+    again. (Whether the run survived, the CLI's output); if it failed, a second `rag-pipeline run`
+    has finished the work."""
     data = _data(tmp_path / "data")
     reference, distributed = tmp_path / "in_process", tmp_path / "celery"
-    env = celery_env({**_env(distributed, data), TEST_HOOK_ITEM_DELAY_ENV: "1.0"}, f"redis://127.0.0.1:{port}/0")
+    env = celery_env({**_env(distributed, data), TEST_HOOK_ITEM_DELAY_ENV: "1.0", **extra_env}, broker)
     workers = [start_worker(f"{queue}-{os.getpid()}", queue, 1, env, tmp_path, tmp_path) for queue in (GPU_QUEUE, CHROMA_QUEUE, CPU_QUEUE)]
     cli = None
     try:
@@ -201,28 +219,93 @@ def test_a_broker_restart_mid_step_is_survived_or_resumed_on_relaunch(tmp_path):
         with dg.DagsterInstance.from_config(str(distributed / "dagster")) as instance:
             _until(lambda: _started(instance, "answers"), 600, "answers starting", cli, log)
         time.sleep(2.5)
-        server.terminate()  # the broker and result backend go away mid-step, for a few seconds
-        server.wait(timeout=30)
+        service.stop()
         time.sleep(3)
-        server = _redis_server(port, tmp_path)
+        service.start()
         cli.wait(timeout=900)
         output = log.read_text()
-        survived = "partition(s) failed" not in output
+        survived = cli.returncode == 0 and "partition(s) failed" not in output
         if not survived:
-            # A clear failure naming the partition and the broker; the run's lost step frees its slot;
-            # launching again finishes the work.
-            assert f"{MODEL}|{PAPER}" in output and "Error" in output, output[-3000:]
             again = subprocess.run([sys.executable, "-m", "rag_pipeline.cli", "run", "--papers", PAPER, "--models", MODEL,
                                     "--no-judge"], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False)
             assert again.returncode == 0 and "partition(s) failed" not in again.stdout, (again.stdout + again.stderr)[-3000:]
+        return survived, output
     finally:
         if cli is not None and cli.poll() is None:
             cli.kill()
         for worker in workers:
             worker.stop()
-        server.terminate()
-        server.wait(timeout=30)
+
+
+def _no_slot_held(distributed: Path) -> bool:
     with dg.DagsterInstance.from_config(str(distributed / "dagster")) as instance:
-        assert instance.event_log_storage.get_concurrency_info("gpu").claimed_slots == []  # nothing held by a dead run
-    _assert_complete_and_equal(distributed, reference)
+        return instance.event_log_storage.get_concurrency_info("gpu").claimed_slots == []
+
+
+@pytest.mark.slow
+def test_a_broker_restart_mid_step_is_survived_or_resumed_on_relaunch(tmp_path):
+    require_service("redis")
+    redis = PrivateRedis(tmp_path)  # broker and result backend
+    try:
+        survived, output = _outage_mid_answers(tmp_path, redis.url, {}, redis)
+    finally:
+        redis.stop()
+    if not survived:  # a clear failure under the partition's name
+        assert f"{MODEL}|{PAPER}: run failed: redis.exceptions.ConnectionError: " in output, output[-3000:]
+    assert _no_slot_held(tmp_path / "celery")  # nothing held by a run that died
+    _assert_complete_and_equal(tmp_path / "celery", tmp_path / "in_process")
     print(f"\nbroker restarted mid-step: {'the run survived' if survived else 'the run failed clearly; a re-launch finished it'}")
+
+
+class PrivatePostgres:
+    """A PostgreSQL of the test's own (the machine's binaries, run as the `postgres` user, which
+    the server requires), so that it can be stopped and started again mid-run."""
+
+    def __init__(self):
+        binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+        if not binaries or shutil.which("runuser") is None:
+            service_unavailable("needs PostgreSQL's server binaries (/usr/lib/postgresql/*/bin) and runuser")
+        self.bin, self.port = binaries[-1].parent, _free_port()
+        # Directly under /tmp: the `postgres` user cannot enter pytest's private temporary directories.
+        self.directory = directory = Path(tempfile.mkdtemp(prefix="rag-pipeline-pg-"))
+        shutil.chown(directory, "postgres")
+        self._as_postgres("initdb", "-D", str(directory / "data"), "-A", "trust", "-U", "postgres")
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, tool: str, *args: str) -> None:
+        done = subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / tool), *args], capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert done.returncode == 0, f"{tool} {' '.join(args)}: {done.stdout[-1500:]}{done.stderr[-1500:]}"
+
+    def remove(self) -> None:
+        with contextlib.suppress(AssertionError):
+            self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def start(self) -> None:
+        self._as_postgres("pg_ctl", "-D", str(self.directory / "data"), "-l", str(self.directory / "log"), "-w", "-o",
+                          f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1", "start")
+
+    def stop(self) -> None:
+        self._as_postgres("pg_ctl", "-D", str(self.directory / "data"), "-m", "fast", "-w", "stop")
+
+
+@pytest.mark.slow
+def test_a_database_restart_mid_step_is_survived_or_resumed_on_relaunch(tmp_path, monkeypatch):
+    require_service("postgres")
+    broker = private_redis_url(require_service("redis"))
+    database = PrivatePostgres()
+    try:
+        monkeypatch.setenv(POSTGRES_URL_ENV, database.url)  # this process reads the instance too
+        survived, output = _outage_mid_answers(tmp_path, broker, {POSTGRES_URL_ENV: database.url}, database)
+        assert _no_slot_held(tmp_path / "celery")
+    finally:
+        database.remove()
+    if not survived:  # a clear failure under the partition's name
+        assert f"{MODEL}|{PAPER}: " in output, output[-3000:]
+    _assert_complete_and_equal(tmp_path / "celery", tmp_path / "in_process")
+    print(f"\ndatabase restarted mid-step: {'the run survived' if survived else 'the run failed; a re-launch finished it'}")
