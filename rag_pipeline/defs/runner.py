@@ -118,18 +118,21 @@ class RunSummary:
         return self
 
 
+def _user_error(error):
+    """The first error in a chain that is not Dagster's wrapper around it."""
+    while error.cause is not None and "dagster" in (error.cls_name or "").lower():
+        error = error.cause
+    return error
+
+
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            error = event.step_failure_data.error
-            while error.cause is not None and "dagster" in (error.cls_name or "").lower():
-                error = error.cause
-            return f"{event.step_key}: {error.message.strip()}"
+            return f"{event.step_key}: {_user_error(event.step_failure_data.error).message.strip()}"
     for event in result.all_events:  # no step failed: the run itself did (a broker gone, a lost worker)
         error = getattr(event.event_specific_data, "error", None) if event.is_run_failure else None
         if error is not None:
-            while error.cause is not None and "dagster" in (error.cls_name or "").lower():
-                error = error.cause
+            error = _user_error(error)
             return f"run failed: {(error.message.strip().splitlines() or [error.cls_name])[0]}"
     return "run failed"
 
