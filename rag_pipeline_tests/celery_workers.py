@@ -59,18 +59,24 @@ class Worker:
 
     def stop(self) -> None:
         """Warm shutdown (SIGTERM to the group), then SIGKILL whatever is left of it."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
+        stop_group(self.process)
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM to a process started with `start_new_session=True` and its group, then SIGKILL
+    whatever is left of the group (children it started included)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
         try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
             pass
-        if self.process.poll() is None:
-            self.process.wait(timeout=30)
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if process.poll() is None:
+        process.wait(timeout=30)
 
 
 def start_worker(name: str, queues: str, concurrency: int, env: dict, cwd: Path, log_dir: Path) -> Worker:

@@ -1,7 +1,8 @@
 """The distributed executor: Dagster's celery executor, chosen by configuration, with the steps
 placed on `gpu`, `chroma` and `cpu` queues by Dagster's own `dagster-celery/queue` op tag; and
 real celery workers (one process per queue) against the local Redis materializing what the
-in-process default materializes, with the same artifacts and data versions."""
+in-process default materializes, with the same artifacts and data versions; and a run launched as
+the UI launches it (GraphQL `launchRun` on a real `dagster-webserver`) whose steps run on a worker."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -33,7 +35,7 @@ from rag_pipeline.defs.executors import (
 )
 from rag_pipeline.defs.generation.assets import MODEL_POOL_LOG
 from rag_pipeline.settings import REPO_ROOT
-from rag_pipeline_tests.celery_workers import celery_env, private_redis_url, start_worker, wait_ready
+from rag_pipeline_tests.celery_workers import celery_env, private_redis_url, start_worker, stop_group, wait_ready
 from rag_pipeline_tests.services import require_service
 
 PAPERS = ["demo-sparse-routing", "demo-rerank-study"]
@@ -249,3 +251,190 @@ def test_celery_workers_materialize_what_the_in_process_run_does(tmp_path):
     assert {pid for _, pid, _, _ in pool} == set(gpu_children)
     assert sum(step for _, _, step, _ in pool) == len(MODELS)
     assert pool[-1][3] == len(MODELS)
+
+
+# ---- a run launched the way the UI launches it -------------------------------------------------------------
+UI_PAPER = PAPERS[0]
+UI_SELECTION = ["paper_pdf", "paper_markdown", "paper_text", "paper_chunks"]  # the `cpu` queue's ingest: no model
+UI_WAIT_S = 300.0
+# `dagster dev` queues a launched run for its daemon (Dagster's default QueuedRunCoordinator), whose
+# run launcher then starts it. Here the webserver hands the run to the same launcher itself: no
+# daemon, whose sensors (on by default) would launch runs of their own.
+DIRECT_LAUNCH = """\
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: DefaultRunCoordinator
+"""
+WORKSPACE_QUERY = """
+query { workspaceOrError { __typename ... on Workspace { locationEntries { name locationOrLoadError {
+  __typename ... on RepositoryLocation { name repositories { name } } ... on PythonError { message } } } }
+  ... on PythonError { message } } }"""
+LAUNCH_RUN = """
+mutation LaunchRun($executionParams: ExecutionParams!) { launchRun(executionParams: $executionParams) {
+  __typename ... on LaunchRunSuccess { run { runId status } } ... on Error { message }
+  ... on RunConfigValidationInvalid { errors { message } } } }"""
+RUN_STATUS = """
+query RunStatus($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status } ... on Error { message } } }"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Webserver:
+    """`dagster-webserver -m rag_pipeline.definitions` (its code server and the runs that server
+    starts in its process group) and its GraphQL endpoint."""
+
+    def __init__(self, env: dict, log: Path):
+        self.url, self.log = f"http://127.0.0.1:{_free_port()}", log
+        with log.open("w") as out:
+            self.process = subprocess.Popen(
+                [str(Path(sys.executable).parent / "dagster-webserver"), "-m", "rag_pipeline.definitions",
+                 "-h", "127.0.0.1", "-p", self.url.rsplit(":", 1)[1]],
+                env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_serving(self, timeout_s: float = 240.0) -> None:
+        import requests
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"dagster-webserver exited ({self.process.returncode}):\n{self.tail()}")
+            try:
+                if requests.get(f"{self.url}/server_info", timeout=5).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"dagster-webserver did not serve {self.url} within {timeout_s:.0f}s:\n{self.tail()}")
+
+    def graphql(self, query: str, **variables) -> dict:
+        import requests
+
+        body = requests.post(f"{self.url}/graphql", json={"query": query, "variables": variables}, timeout=120).json()
+        assert not body.get("errors"), body["errors"][:2]
+        return body["data"]
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+    def stop(self) -> None:
+        """SIGTERM to the group (webserver, code server, a run it started), then SIGKILL what is left."""
+        stop_group(self.process)
+
+
+def _run_events(instance: dg.DagsterInstance, run_id: str, event_type: dg.DagsterEventType) -> list:
+    return list(instance.all_logs(run_id, of_type=event_type))
+
+
+def _broker_messages(broker: str, queue: str) -> int:
+    """Messages waiting in `queue` of a Redis broker: kombu keeps a list per queue (and priority),
+    named after the queue; a message a worker has taken is no longer in it."""
+    import redis
+
+    client = redis.Redis.from_url(broker)
+    try:
+        return sum(client.llen(key) for key in client.scan_iter(match=f"{queue}*") if client.type(key) == b"list")
+    finally:
+        client.close()
+
+
+def test_a_run_launched_through_the_ui_runs_its_steps_on_the_celery_workers(tmp_path):
+    """`launchRun` through a real webserver's GraphQL, as the UI's "Materialize" of one paper: the
+    instance's run launcher starts the run in a process of its own (the code server's), which loads
+    `rag_pipeline.definitions` with the celery executor, and every step runs in the worker process
+    that serves its queue. While no worker serves the `cpu` queue the run waits, steps unstarted:
+    the UI's runs never fall back to running their steps in-process."""
+    from celery import Celery
+
+    from rag_pipeline.defs.partitions import sync_registry_partitions
+    from rag_pipeline.defs.runner import INSTANCE_CONFIG
+
+    broker = private_redis_url(require_service("redis"))
+    state = tmp_path / "state"
+    env = celery_env(_env(state, REPO_ROOT / "data"), broker)  # ingest reads data/, writes only the state
+    home = state / "dagster"
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text(INSTANCE_CONFIG + DIRECT_LAUNCH, encoding="utf-8")
+    with _instance(state) as instance:
+        sync_registry_partitions(instance)  # what `rag-pipeline init` and the registry sensor do
+        assert instance.has_dynamic_partition("papers", UI_PAPER)
+
+    # One worker process, serving first only the `gpu` queue: nothing these steps go to.
+    worker = start_worker(f"ui-{os.getpid()}", GPU_QUEUE, 1, env, tmp_path, tmp_path)
+    webserver = _Webserver(env, tmp_path / "webserver.log")
+    try:
+        webserver.wait_serving()
+        wait_ready([worker])
+        workspace = webserver.graphql(WORKSPACE_QUERY)["workspaceOrError"]
+        [entry] = workspace["locationEntries"]
+        location = entry["locationOrLoadError"]
+        assert location["__typename"] == "RepositoryLocation", location
+        [repository] = location["repositories"]
+        launched = webserver.graphql(LAUNCH_RUN, executionParams={
+            "selector": {"repositoryLocationName": location["name"], "repositoryName": repository["name"],
+                         "jobName": "__ASSET_JOB", "assetSelection": [{"path": [name]} for name in UI_SELECTION]},
+            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": UI_PAPER}]},
+        })["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        run_id = launched["run"]["runId"]
+
+        def status() -> str:
+            return webserver.graphql(RUN_STATUS, runId=run_id)["runOrError"]["status"]
+
+        # The run's process submits its first step to celery's `cpu` queue, where it waits: the
+        # in-process executor would have started (and soon finished) the steps instead, and a worker
+        # on `gpu` does not take them. What is asserted is only what must not happen in 5 s.
+        with _instance(state) as instance:
+            deadline = time.monotonic() + UI_WAIT_S
+            while not any('"paper_pdf" to queue "cpu"' in (entry.user_message or "")
+                          for entry in _run_events(instance, run_id, dg.DagsterEventType.ENGINE_EVENT)):
+                current = status()
+                assert current in ("STARTING", "STARTED"), \
+                    f"run {current} before any step went to celery (in-process?):\n{webserver.tail()}"
+                assert time.monotonic() < deadline, f"no step submitted to celery:\n{webserver.tail()}"
+                time.sleep(1)
+            time.sleep(5)
+            assert status() == "STARTED"
+            assert not _run_events(instance, run_id, dg.DagsterEventType.STEP_START)
+            assert _broker_messages(broker, CPU_QUEUE) == 1
+            assert "] received" not in worker.output  # celery logs "Task execute_plan[ID] received"
+
+        # The same worker process now serves `cpu` too (celery's remote control) and takes the steps.
+        hostname = f"{worker.name}@{socket.gethostname()}"  # celery's -n NAME@%h
+        with Celery(broker=broker) as control:
+            replies = control.control.add_consumer(CPU_QUEUE, destination=[hostname], reply=True, timeout=30)
+        assert replies and "ok" in replies[0][hostname], replies
+        deadline = time.monotonic() + UI_WAIT_S
+        while (current := status()) not in ("SUCCESS", "FAILURE", "CANCELED"):
+            assert time.monotonic() < deadline, f"run {run_id} still {current}:\n{webserver.tail()}\n{worker.output[-3000:]}"
+            time.sleep(2)
+        pool = set(worker.children())  # while the worker lives
+    finally:
+        webserver.stop()
+        worker.stop()
+
+    assert current == "SUCCESS", f"{webserver.tail()}\n{worker.output[-3000:]}"
+    with _instance(state) as instance:
+        run = instance.get_run_by_id(run_id)
+        started = _run_events(instance, run_id, dg.DagsterEventType.STEP_START)
+        submitted = [entry for entry in _run_events(instance, run_id, dg.DagsterEventType.ENGINE_EVENT)
+                     if (entry.user_message or "").startswith("Submitting celery task")]
+        run_process = {entry.dagster_event.pid for entry in _run_events(instance, run_id, dg.DagsterEventType.RUN_START)}
+        placed = _step_workers(instance)
+        materialized = {name: {record.partition_key for record in instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(name), asset_partitions=[UI_PAPER]), limit=10).records}
+            for name in UI_SELECTION}
+    assert run.job_name == "__ASSET_JOB" and run.tags["dagster/partition"] == UI_PAPER
+    # The run's own process (started by the launcher: neither this one nor the webserver) submitted
+    # every step to celery; every step ran in the worker's one pool process, none in the run's.
+    steps = {entry.step_key for entry in started}
+    assert set(UI_SELECTION) <= steps  # and the assets' checks
+    assert {entry.step_key for entry in submitted} == steps
+    assert len(run_process) == 1 and {entry.dagster_event.pid for entry in submitted} == run_process
+    assert not run_process & {os.getpid(), webserver.process.pid}
+    assert placed == {step: {worker.name} for step in steps}, placed
+    assert len(pool) == 1 and {entry.dagster_event.pid for entry in started} == pool, (started, pool)
+    assert materialized == {name: {UI_PAPER} for name in UI_SELECTION}
