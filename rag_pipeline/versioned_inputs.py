@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from rag_pipeline import contracts as c
 from rag_pipeline.config import PipelineConfig, load_pipeline_config
-from rag_pipeline.datasets import load_reference_summaries, questions_for_paper, read_papers
+from rag_pipeline.datasets import load_questions, load_reference_summaries, read_papers
 from rag_pipeline.generate.registry import read_models
 from rag_pipeline.hashing import content_hash, sha256_file
 
@@ -77,11 +77,14 @@ def _file_hash(path: str, mtime_ns: int, size: int) -> str:
 
 def paper_question_versions() -> dict[str, str]:
     """Each paper's questions with their reference answers and gold evidence, and its reference summary."""
-    summaries = load_reference_summaries()
-    return {
-        spec.id: content_hash({"questions": [repr(q) for q in questions_for_paper(spec.id)], "summary": summaries.get(spec.id, "")})
-        for spec in read_papers().entries
-    }
+    papers = read_papers().entries
+    summaries = load_reference_summaries(papers=list(papers))
+    # Every file read once, not once per paper: per paper, the tick grew with the square of the papers.
+    questions: dict[str, list[str]] = {}
+    for question in load_questions(papers=list(papers)):
+        questions.setdefault(question.paper_id, []).append(repr(question))
+    return {spec.id: content_hash({"questions": questions.get(spec.id, []), "summary": summaries.get(spec.id, "")})
+            for spec in papers}
 
 
 def retrieval_versions() -> dict[str, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,12 @@ DEFAULT_BOOTSTRAP = 2000
 DEFAULT_PERMUTATIONS = 10_000
 EXACT_SIGN_FLIP_MAX_N = 12  # 2**12 sign patterns: enumerate exactly up to here
 CONFIDENCE = 0.95
+# From this many items on, the bootstrap intervals and the sign-flip p-value are their normal
+# (central-limit) approximations, which the resampled ones converge to (within Monte Carlo error
+# here: test_statistics.py): resampling 2,000 x n items per model and 10,000 x n signs per pair
+# made a leaderboard of thousands of papers take hours (docs/scale.md). Below it (the studies
+# here: 10 summaries, 50-60 questions) they are resampled as always.
+NORMAL_APPROXIMATION_MIN_ITEMS = 200
 ALPHA = 0.05
 NOISE = "difference within noise"
 
@@ -83,6 +90,15 @@ def mean_ranks(scores: pd.DataFrame, direction: int = 1, method: str = "min") ->
 # ---------------------------------------------------------------------------------- bootstrap
 
 
+def _normal_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The mean's interval from its standard error (large samples: NORMAL_APPROXIMATION_MIN_ITEMS)."""
+    mean = float(values.mean())
+    if values.size < 2:
+        return mean, mean
+    half = NormalDist().inv_cdf(0.5 + confidence / 2.0) * float(values.std(ddof=1)) / math.sqrt(values.size)
+    return mean - half, mean + half
+
+
 def _percentile_interval(replicates: np.ndarray, confidence: float) -> tuple[float, float]:
     tail = (1.0 - confidence) / 2.0 * 100.0
     finite = replicates[np.isfinite(replicates)]
@@ -110,16 +126,20 @@ def bootstrap_means(
     values = matrix.to_numpy(dtype=float)
     present = np.isfinite(values)
     filled = np.where(present, values, 0.0)
+    large = values.shape[0] >= NORMAL_APPROXIMATION_MIN_ITEMS
     rng = np.random.default_rng(seed)
-    indices = rng.integers(0, values.shape[0], size=(n_boot, values.shape[0]))
+    indices = None if large else rng.integers(0, values.shape[0], size=(n_boot, values.shape[0]))
     rows = []
     for column, model in enumerate(matrix.columns):
-        sums = filled[indices, column].sum(axis=1)
-        counts = present[indices, column].sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            replicates = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
         observed = values[present[:, column], column]
-        low, high = _percentile_interval(replicates, confidence)
+        if large:
+            low, high = _normal_interval(observed, confidence)
+        else:
+            sums = filled[indices, column].sum(axis=1)
+            counts = present[indices, column].sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                replicates = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+            low, high = _percentile_interval(replicates, confidence)
         mean = float(observed.mean())
         rows.append(
             {
@@ -142,8 +162,10 @@ def sign_flip_p_value(
 ) -> float:
     """Two-sided sign-flip permutation p-value of the mean paired difference being 0.
 
-    Exact (all 2**n sign patterns) for n <= 12, otherwise Monte Carlo with ``n_permutations``
-    draws and the (1 + hits) / (1 + draws) correction, so p is never 0.
+    Exact (all 2**n sign patterns) for n <= 12, Monte Carlo with ``n_permutations`` draws and the
+    (1 + hits) / (1 + draws) correction (so p is never 0) up to NORMAL_APPROXIMATION_MIN_ITEMS, and
+    from there the normal limit of the sign-flip distribution: the flipped sum has mean 0 and
+    variance sum(d**2).
     """
     d = np.asarray(differences, dtype=float)
     n = d.size
@@ -152,6 +174,8 @@ def sign_flip_p_value(
     observed = abs(d.mean())
     if np.allclose(d, 0.0):
         return 1.0
+    if n >= NORMAL_APPROXIMATION_MIN_ITEMS:
+        return float(min(1.0, math.erfc(abs(d.sum()) / math.sqrt(float(np.dot(d, d))) / math.sqrt(2.0))))
     tolerance = 1e-12 * max(1.0, observed)
     if n <= EXACT_SIGN_FLIP_MAX_N:
         patterns = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
@@ -200,20 +224,27 @@ def paired_tests(
         return pd.DataFrame({c: [] for c in columns})
     rng = np.random.default_rng(seed)
     rows = []
-    for model_a, model_b in itertools.combinations(sorted(matrix.columns), 2):
-        pair = matrix[[model_a, model_b]].dropna()
-        if pair.empty:
+    models = sorted(matrix.columns)
+    values = matrix[models].to_numpy(dtype=float)
+    present = np.isfinite(values)
+    for (i, model_a), (j, model_b) in itertools.combinations(enumerate(models), 2):
+        shared = present[:, i] & present[:, j]
+        if not shared.any():
             continue  # no shared item: nothing to compare (absent, not a NaN row)
-        d = (pair[model_a] - pair[model_b]).to_numpy(dtype=float)
-        indices = rng.integers(0, d.size, size=(n_boot, d.size))
-        low, high = _percentile_interval(d[indices].mean(axis=1), confidence)
+        a, b = values[shared, i], values[shared, j]
+        d = a - b
+        if d.size >= NORMAL_APPROXIMATION_MIN_ITEMS:
+            low, high = _normal_interval(d, confidence)
+        else:
+            indices = rng.integers(0, d.size, size=(n_boot, d.size))
+            low, high = _percentile_interval(d[indices].mean(axis=1), confidence)
         rows.append(
             {
                 "model_a": model_a,
                 "model_b": model_b,
                 "n_items": int(d.size),
-                "mean_a": float(pair[model_a].mean()),
-                "mean_b": float(pair[model_b].mean()),
+                "mean_a": float(a.mean()),
+                "mean_b": float(b.mean()),
                 "mean_diff": float(d.mean()),
                 "ci_low": low,
                 "ci_high": high,

