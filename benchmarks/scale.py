@@ -89,7 +89,8 @@ def paper_ids(n: int) -> list[str]:
 
 
 def model_names(n: int) -> list[str]:
-    # Distinct extractive entries: lead-k summaries (k sentences), each also answering with the top chunk.
+    # Distinct extractive entries: lead-k summaries (k sentences). Their partitions are what count:
+    # every model × paper partition of every asset gets a synthetic materialization either way.
     return [f"lead-{k + 1}" for k in range(n)]
 
 
@@ -171,8 +172,7 @@ def measure_registry(instance) -> dict:
 
 
 def partitioned_assets():
-    """(asset key, partition keys) of every partitioned asset of the definitions."""
-
+    """(asset key, partitions definition) of every partitioned asset of the definitions."""
     from rag_pipeline.definitions import defs
 
     graph = defs.resolve_asset_graph()
