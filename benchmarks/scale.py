@@ -41,7 +41,6 @@ import os
 import platform
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # rag_pipeline_tests.dagster_web: the tests' own webserver handling
 FULL_PAPERS, FULL_MODELS = 2000, 50
 PARTS = ("registry", "history", "automation", "status", "graphql", "leaderboard", "chroma", "artifacts")
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -280,60 +280,29 @@ query AssetPartitions($assetKey: AssetKeyInput!) {
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def measure_graphql(env: dict, root: Path, timeout: float) -> dict:
     """The asset page's partition statuses through a real webserver's GraphQL endpoint."""
-    import requests
+    from rag_pipeline_tests.dagster_web import DagsterWeb
 
-    port = free_port()
-    log = (root / "webserver.log").open("w")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-webserver"), "-m", "rag_pipeline.definitions",
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    web = DagsterWeb(["dagster-webserver", "-m", "rag_pipeline.definitions"], {**os.environ, **env},
+                     root / "webserver.log")
     try:
         start = time.perf_counter()
-        while True:
-            try:
-                if requests.get(f"{url}/server_info", timeout=5).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if server.poll() is not None or time.perf_counter() - start > timeout:
-                log.flush()
-                tail = (root / "webserver.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"dagster-webserver did not start:\n{tail}")
-            time.sleep(0.5)
+        web.wait_serving(timeout)
         out = {"start_s": round(time.perf_counter() - start, 2)}
         for name in ("paper_chunks", "answers"):
             seconds = []
             for _ in range(3):
                 begin = time.perf_counter()
-                reply = requests.post(f"{url}/graphql", json={"query": ASSET_PAGE_QUERY,
-                                                              "variables": {"assetKey": {"path": [name]}}},
-                                      timeout=timeout)
+                data = web.graphql(ASSET_PAGE_QUERY, assetKey={"path": [name]})
                 seconds.append(time.perf_counter() - begin)
-                body = reply.json()
-                if body.get("errors"):
-                    raise RuntimeError(f"GraphQL errors for {name}: {body['errors'][:2]}")
-            node = body["data"]["assetNodeOrError"]
+            node = data["assetNodeOrError"]
             out[name] = {"first_s": round(seconds[0], 3), "median_s": round(sorted(seconds)[1], 3),
-                         "response_kb": round(len(reply.content) / 1024, 1),
+                         "response_kb": round(len(json.dumps(data)) / 1024, 1),
                          "dimensions": {d["name"]: len(d["partitionKeys"]) for d in node["partitionKeysByDimension"]}}
         return out
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        web.stop()
 
 
 def synthetic_scores(papers: list[str], models: list[str], questions: int):
@@ -392,31 +361,29 @@ def measure_leaderboard(papers: int, models: int, questions: int, timeout: float
     return json.loads(done.stdout)
 
 
-class RandomUnitEmbedder:
+def random_unit_embedder(dim: int):
     """Stands in for the offline embedder at its width: random unit vectors (no model runs), so the
     measurement is Chroma's alone."""
+    import numpy as np
 
-    def __new__(cls, dim: int):
-        import numpy as np
+    from rag_pipeline.index.embedders.base import Embedder, l2_normalise
 
-        from rag_pipeline.index.embedders.base import Embedder, l2_normalise
+    class RandomUnit(Embedder):
+        name = f"random-unit-{dim}"
 
-        class _Random(Embedder):
-            name = f"random-unit-{dim}"
+        def __init__(self):
+            self.dim = dim
+            self.config = SimpleNamespace(kind="random-unit", batch_size=256)
+            self.query_prefix = self.document_prefix = ""
+            self._rng = np.random.default_rng(0)
 
-            def __init__(self):
-                self.dim = dim
-                self.config = SimpleNamespace(kind="random-unit", batch_size=256)
-                self.query_prefix = self.document_prefix = ""
-                self._rng = np.random.default_rng(0)
+        def _encode(self, texts, is_query):
+            return l2_normalise(self._rng.standard_normal((len(texts), dim)).astype("float32"))
 
-            def _encode(self, texts, is_query):
-                return l2_normalise(self._rng.standard_normal((len(texts), dim)).astype("float32"))
+        def _model_signature(self):
+            return {}
 
-            def _model_signature(self):
-                return {}
-
-        return _Random()
+    return RandomUnit()
 
 
 def directory_mb(path: Path) -> float:
@@ -436,7 +403,7 @@ def measure_chroma(root: Path, papers: list[str], chunks_per_paper: int, dim: in
                              "text": [f"chunk {i} of {paper} " + "lorem ipsum " * 60 for i in range(chunks_per_paper)],
                              "section": "body"})
 
-    embedder = RandomUnitEmbedder(dim)
+    embedder = random_unit_embedder(dim)
     rng = np.random.default_rng(1)
     probe = [papers[i] for i in rng.integers(0, len(papers), queries)]
 

@@ -35,7 +35,8 @@ from rag_pipeline.defs.executors import (
 )
 from rag_pipeline.defs.generation.assets import MODEL_POOL_LOG
 from rag_pipeline.settings import REPO_ROOT
-from rag_pipeline_tests.celery_workers import celery_env, private_redis_url, start_worker, stop_group, wait_ready
+from rag_pipeline_tests.celery_workers import celery_env, private_redis_url, start_worker, wait_ready
+from rag_pipeline_tests.dagster_web import DagsterWeb
 from rag_pipeline_tests.services import require_service
 
 PAPERS = ["demo-sparse-routing", "demo-rerank-study"]
@@ -277,54 +278,6 @@ RUN_STATUS = """
 query RunStatus($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status } ... on Error { message } } }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class _Webserver:
-    """`dagster-webserver -m rag_pipeline.definitions` (its code server and the runs that server
-    starts in its process group) and its GraphQL endpoint."""
-
-    def __init__(self, env: dict, log: Path):
-        self.url, self.log = f"http://127.0.0.1:{_free_port()}", log
-        with log.open("w") as out:
-            self.process = subprocess.Popen(
-                [str(Path(sys.executable).parent / "dagster-webserver"), "-m", "rag_pipeline.definitions",
-                 "-h", "127.0.0.1", "-p", self.url.rsplit(":", 1)[1]],
-                env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_serving(self, timeout_s: float = 240.0) -> None:
-        import requests
-
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"dagster-webserver exited ({self.process.returncode}):\n{self.tail()}")
-            try:
-                if requests.get(f"{self.url}/server_info", timeout=5).ok:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"dagster-webserver did not serve {self.url} within {timeout_s:.0f}s:\n{self.tail()}")
-
-    def graphql(self, query: str, **variables) -> dict:
-        import requests
-
-        body = requests.post(f"{self.url}/graphql", json={"query": query, "variables": variables}, timeout=120).json()
-        assert not body.get("errors"), body["errors"][:2]
-        return body["data"]
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
-
-    def stop(self) -> None:
-        """SIGTERM to the group (webserver, code server, a run it started), then SIGKILL what is left."""
-        stop_group(self.process)
-
-
 def _run_events(instance: dg.DagsterInstance, run_id: str, event_type: dg.DagsterEventType) -> list:
     return list(instance.all_logs(run_id, of_type=event_type))
 
@@ -364,7 +317,7 @@ def test_a_run_launched_through_the_ui_runs_its_steps_on_the_celery_workers(tmp_
 
     # One worker process, serving first only the `gpu` queue: nothing these steps go to.
     worker = start_worker(f"ui-{os.getpid()}", GPU_QUEUE, 1, env, tmp_path, tmp_path)
-    webserver = _Webserver(env, tmp_path / "webserver.log")
+    webserver = DagsterWeb(["dagster-webserver", "-m", "rag_pipeline.definitions"], env, tmp_path / "webserver.log")
     try:
         webserver.wait_serving()
         wait_ready([worker])

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from rag_pipeline.settings import REPO_ROOT
+from rag_pipeline_tests.dagster_web import DagsterWeb
 
 SCREENSHOTS = Path(os.environ.get("RAG_PIPELINE_SCREENSHOTS", REPO_ROOT / ".ui-screenshots"))
 # Chromium's background services reach for the network, which this machine does not have.
@@ -51,25 +48,6 @@ def chromium() -> str:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 240) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"dagster dev exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/server_info", timeout=5):
-                return
-        except OSError:
-            time.sleep(2)
-    raise TimeoutError(f"dagster dev did not serve {url} within {timeout_s} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory, chromium):
     state = tmp_path_factory.mktemp("ui") / "state"
@@ -78,22 +56,12 @@ def ui(tmp_path_factory, chromium):
     # Something worth looking at: one paper ingested, generated and scored, a leaderboard built.
     subprocess.run([sys.executable, "-m", "rag_pipeline.cli", "run", "--papers", PAPER, "--models", MODEL, "--no-judge"],
                    env=env, cwd=REPO_ROOT, check=True, capture_output=True, timeout=900)
-    port, log = _free_port(), state / "dagster-dev.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-            env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    web = DagsterWeb(["dagster", "dev", "-w", "workspace.yaml"], env, state / "dagster-dev.log")
     try:
-        _wait_until_serving(url, process, log)
-        yield url
+        web.wait_serving()
+        yield web.url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)  # dagster dev runs the daemon and code server as children
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        web.stop()  # dagster dev runs the daemon and code server as children
 
 
 @pytest.fixture(scope="module")
