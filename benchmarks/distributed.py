@@ -83,6 +83,7 @@ def make_data(target: Path) -> list[str]:
     _dump(target / "models.yaml", models)
     config = _load(target / "pipeline.yaml")
     config["judge"]["enabled"] = False
+    config["retrieval"]["translate_with"] = None  # extractive models only: no LLM load for query translation
     _dump(target / "pipeline.yaml", config)
     return [p["id"] for p in papers["papers"]]
 

@@ -47,7 +47,9 @@ def main() -> int:
     data, state = workdir / "data", workdir / "state"
     shutil.copytree(REPO / "data", data)
     os.environ.update(RAG_PIPELINE_DATA=str(data), RAG_PIPELINE_HOME=str(state), DAGSTER_HOME=str(state / "dagster"))
-    _edit(data / "pipeline.yaml", lambda config: config["judge"].update(enabled=False))
+    # graph mechanics with extractive models: no judge, and no query translation (an LLM load per run)
+    _edit(data / "pipeline.yaml", lambda config: (config["judge"].update(enabled=False),
+                                                  config["retrieval"].update(translate_with=None)))
 
     from rag_pipeline.datasets import load_papers
     from rag_pipeline.definitions import defs

@@ -13,7 +13,8 @@ Strategies: ``dense`` (the embedder alone), ``bm25`` with and without Snowball s
 ``hybrid`` reciprocal rank fusion over a grid of rrf_k and lexical weights, plus the strategy
 data/pipeline.yaml configures (``configured``). Query translation (``retrieval.translate_with``):
 every strategy of ``dense``, ``bm25``, ``hybrid`` (rrf_k 60 and 10) × ``translate_for`` lexical /
-dense / both (``<strategy>+tr-<for>``), with the questions translated once by the model (default
+dense / both (``<strategy>+tr-<for>``) and hybrid lexical weights 1.5 / 2 / 3 at rrf_k 10 and 30 with
+the translation on the lexical side, with the questions translated once by the model (default
 qwen2.5-coder-0.5b) through the generation cache of ``--translation-state`` (default
 ``.rag_state``). Their seconds per query are retrieval only; the translation's own cost is reported
 separately under ``translation``: cold (the generation latency measured when each translation was
@@ -67,6 +68,12 @@ def strategy_grid(base, translate_with: str | None = None) -> dict:
                     continue  # one side only: the same ranking as translate_for dense / lexical
                 grid[f"{name}+tr-{used_for}"] = {
                     **update, "lexical_weight": 1.0, "translate_with": translate_with, "translate_for": used_for,
+                }
+        for rrf_k in (10, 30):  # the lexical side's weight, where the translation helps most
+            for weight in (1.5, 2.0, 3.0):
+                grid[f"hybrid-k{rrf_k}-w{weight:g}+tr-lexical"] = {
+                    "strategy": "hybrid", "rrf_k": rrf_k, "lexical_weight": weight,
+                    "translate_with": translate_with, "translate_for": "lexical",
                 }
     configs = {name: base.model_copy(update=update) for name, update in grid.items()}
     configs["configured"] = base

@@ -10,6 +10,11 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # The tests read the stores they write under their own state directory.
 os.environ.pop("RAG_PIPELINE_ARTIFACTS", None)
+# The shipped data/ with query translation off (see suite_data.py for why); a directory set by the
+# caller is kept.
+from rag_pipeline_tests.suite_data import SUITE_DATA
+
+os.environ.setdefault("RAG_PIPELINE_DATA", str(SUITE_DATA))
 
 import pytest
 

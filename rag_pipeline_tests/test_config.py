@@ -172,3 +172,16 @@ def test_the_translating_models_registry_entry_flows_into_the_retrieval_config_i
     assert retrieval_pool(PipelineConfig.from_dict({"retrieval": {"strategy": "hybrid", "translate_with": "x"}})) == "gpu"
     assert retrieval_pool(PipelineConfig.from_dict({"retrieval": {"strategy": "hybrid"}})) is None
     assert retrieval_pool(PipelineConfig.from_dict({"retrieval": {"strategy": "dense", "translate_with": "x"}})) is None
+
+
+def test_the_shipped_default_translates_for_bm25_and_the_suite_copy_only_turns_that_off():
+    from rag_pipeline_tests.suite_data import SUITE_DATA
+
+    shipped = load_pipeline_config(REPO_ROOT / "data/pipeline.yaml")
+    retrieval = shipped.retrieval
+    assert (retrieval.strategy, retrieval.rrf_k, retrieval.lexical_weight) == ("hybrid", 10, 1.5)
+    assert (retrieval.translate_with, retrieval.translate_for) == ("qwen2.5-coder-0.5b", "lexical")
+    suite = load_pipeline_config(SUITE_DATA / "pipeline.yaml")
+    assert suite.retrieval.translate_with is None
+    assert suite.retrieval.model_copy(update={"translate_with": retrieval.translate_with}) == retrieval
+    assert suite.model_copy(update={"retrieval": retrieval}) == shipped  # every other section as shipped

@@ -17,6 +17,7 @@ from rag_pipeline.evaluate.text_metrics import score_generations
 from rag_pipeline.reporting import STUDY_COLLECTION, build_all, headline_markdown
 from rag_pipeline.settings import state_paths
 from rag_pipeline_tests.evaluate.factories import generation, generations_frame
+from rag_pipeline_tests.suite_data import SUITE_DATA
 
 UNKNOWN_PAPER = "paper-not-in-registry"
 DEMO_MODELS = ("synthetic-full", "synthetic-half", "synthetic-off-topic")
@@ -72,10 +73,9 @@ def built(tmp_path_factory):
 
     import yaml
 
-    from rag_pipeline.settings import REPO_ROOT
 
     data = tmp_path_factory.mktemp("registry") / "data"
-    shutil.copytree(REPO_ROOT / "data", data)
+    shutil.copytree(SUITE_DATA, data)
     registry = yaml.safe_load((data / "models.yaml").read_text(encoding="utf-8"))
     registry["models"] += [{"name": name, "backend": "extractive", "extractive": {"method": "top-chunk"}, "tasks": ["answer"]}
                            for name in DEMO_MODELS]

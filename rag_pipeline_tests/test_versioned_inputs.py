@@ -11,13 +11,14 @@ from rag_pipeline.datasets import load_reference_summaries, questions_for_paper,
 from rag_pipeline.hashing import content_hash
 from rag_pipeline.settings import REPO_ROOT
 from rag_pipeline.versioned_inputs import paper_question_versions
+from rag_pipeline_tests.suite_data import SUITE_DATA
 
 DEMO_PDF = REPO_ROOT / "data" / "demo_corpus" / "pdf" / "demo-kv-quant.pdf"
 
 
 def _data_with_extra_papers(tmp_path, monkeypatch, extra: int):
     data = tmp_path / f"data-{extra}"
-    shutil.copytree(REPO_ROOT / "data", data)
+    shutil.copytree(SUITE_DATA, data)
     registry = yaml.safe_load((data / "papers.yaml").read_text(encoding="utf-8"))
     registry["papers"] += [{"id": f"extra-{i:03d}", "pdf": str(DEMO_PDF), "collection": "extra"} for i in range(extra)]
     (data / "papers.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True), encoding="utf-8")

@@ -7,7 +7,7 @@ import pytest
 
 from rag_pipeline.datasets import load_papers
 from rag_pipeline.definitions import defs
-from rag_pipeline.settings import REPO_ROOT
+from rag_pipeline_tests.suite_data import SUITE_DATA
 
 
 def demo_paper_ids() -> list[str]:
@@ -36,7 +36,7 @@ def pipeline(tmp_path_factory):
 def data_copy(tmp_path, monkeypatch):
     """A private copy of data/ (registries can be edited) selected through RAG_PIPELINE_DATA."""
     target = tmp_path / "data"
-    shutil.copytree(REPO_ROOT / "data", target)
+    shutil.copytree(SUITE_DATA, target)
     monkeypatch.setenv("RAG_PIPELINE_DATA", str(target))
     return target
 

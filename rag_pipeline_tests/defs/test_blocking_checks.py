@@ -22,8 +22,8 @@ from rag_pipeline.defs.partitions import sync_registry_partitions
 from rag_pipeline.defs.runner import INGEST_SELECTION, blocked_papers, materialize_partitions, run_pipeline
 from rag_pipeline.demo_corpus.render import render_text_pdf
 from rag_pipeline.index.retrieve import retrieve_many
-from rag_pipeline.settings import REPO_ROOT
 from rag_pipeline.stages import ingest as ingest_stage
+from rag_pipeline_tests.suite_data import SUITE_DATA
 
 GOOD = "demo-rerank-study"
 NO_SECTIONS = "demo-no-sections"  # rendered from body paragraphs only: neither abstract nor conclusion
@@ -70,7 +70,7 @@ def blocked(tmp_path_factory):
     """(instance, store, data dir, RunSummary, patch) after `run_pipeline` over the four papers."""
     root = tmp_path_factory.mktemp("blocking_checks")
     data = root / "data"
-    shutil.copytree(REPO_ROOT / "data", data)
+    shutil.copytree(SUITE_DATA, data)
     _register_paper_without_summary_input(data)
     patch = pytest.MonkeyPatch()
     patch.setenv("RAG_PIPELINE_DATA", str(data))

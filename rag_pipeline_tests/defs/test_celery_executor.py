@@ -38,6 +38,7 @@ from rag_pipeline.settings import REPO_ROOT
 from rag_pipeline_tests.celery_workers import celery_env, private_redis_url, start_worker, wait_ready
 from rag_pipeline_tests.dagster_web import DagsterWeb
 from rag_pipeline_tests.services import require_service
+from rag_pipeline_tests.suite_data import SUITE_DATA
 
 PAPERS = ["demo-sparse-routing", "demo-rerank-study"]
 MODELS = ["lead-3", "top-chunk"]  # lead-3 writes summaries, top-chunk answers: one model load each
@@ -104,7 +105,7 @@ def test_the_ui_definitions_take_the_celery_executor_from_the_environment():
 def _data_copy(target: Path) -> Path:
     from rag_pipeline_tests.defs.test_living_pipeline import _edit_yaml, _keep
 
-    shutil.copytree(REPO_ROOT / "data", target)
+    shutil.copytree(SUITE_DATA, target)
     _keep(target / "papers.yaml", "papers", "id",
           PAPERS + [p["id"] for p in _papers(target) if p.get("collection") == "reference_study"])
     _keep(target / "models.yaml", "models", "name", MODELS + ["qwen2.5-coder-0.5b"])  # the judge model stays registered
@@ -307,7 +308,7 @@ def test_a_run_launched_through_the_ui_runs_its_steps_on_the_celery_workers(tmp_
 
     broker = private_redis_url(require_service("redis"))
     state = tmp_path / "state"
-    env = celery_env(_env(state, REPO_ROOT / "data"), broker)  # ingest reads data/, writes only the state
+    env = celery_env(_env(state, SUITE_DATA), broker)  # ingest reads data/, writes only the state
     home = state / "dagster"
     home.mkdir(parents=True)
     (home / "dagster.yaml").write_text(INSTANCE_CONFIG + DIRECT_LAUNCH, encoding="utf-8")

@@ -33,6 +33,7 @@ from rag_pipeline_tests.celery_workers import celery_env, private_redis_url, sta
 from rag_pipeline_tests.defs.test_celery_executor import CLOCK_COLUMNS, _artifacts, _env
 from rag_pipeline_tests.defs.test_living_pipeline import _edit_yaml, _keep
 from rag_pipeline_tests.services import require_service, service_unavailable
+from rag_pipeline_tests.suite_data import SUITE_DATA
 
 PAPER = "demo-rerank-study"
 MODEL = "top-chunk"  # answers, one per question: with the delay hook a step of several seconds
@@ -40,7 +41,7 @@ KILLED_STEPS = ("paper_index", "answers")
 
 
 def _data(target: Path) -> Path:
-    shutil.copytree(REPO_ROOT / "data", target)
+    shutil.copytree(SUITE_DATA, target)
     _keep(target / "papers.yaml", "papers", "id", [PAPER])
     _keep(target / "models.yaml", "models", "name", [MODEL])
     _edit_yaml(target / "pipeline.yaml", lambda config: config["judge"].update(enabled=False))

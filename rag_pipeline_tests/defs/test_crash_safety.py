@@ -28,6 +28,7 @@ from rag_pipeline.defs import runs
 from rag_pipeline.defs.runner import INSTANCE_CONFIG
 from rag_pipeline.generate.backends.base import TEST_HOOK_ITEM_DELAY_ENV
 from rag_pipeline.settings import REPO_ROOT
+from rag_pipeline_tests.suite_data import SUITE_DATA
 
 PAPER = "demo-sparse-routing"  # 8 questions
 SLOW, SLOW_LEAD = "slow-top-chunk", "slow-lead"
@@ -48,7 +49,7 @@ def _register(data: Path, *models: dict) -> None:
 def _data_copy(target: Path) -> Path:
     """data/ with one demo paper (and the study's, which the report reads), only SLOW_LEAD registered
     and the judge off: what the daemon's automation finds to do stays small."""
-    shutil.copytree(REPO_ROOT / "data", target)
+    shutil.copytree(SUITE_DATA, target)
     papers = yaml.safe_load((target / "papers.yaml").read_text(encoding="utf-8"))
     papers["papers"] = [p for p in papers["papers"] if p.get("collection") != "demo" or p["id"] == PAPER]
     (target / "papers.yaml").write_text(yaml.safe_dump(papers, allow_unicode=True), encoding="utf-8")

@@ -20,6 +20,7 @@ import yaml
 
 from rag_pipeline.artifacts import ArtifactStore
 from rag_pipeline.settings import REPO_ROOT
+from rag_pipeline_tests.suite_data import SUITE_DATA
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +71,7 @@ def daemon(tmp_path):
     import shutil
 
     data, state = tmp_path / "data", tmp_path / "state"
-    shutil.copytree(REPO_ROOT / "data", data)
+    shutil.copytree(SUITE_DATA, data)
     _write_registries(data, ["top-chunk", "lead-3", "qwen2.5-coder-0.5b"])
     config = yaml.safe_load((data / "pipeline.yaml").read_text(encoding="utf-8"))
     config["judge"]["enabled"] = False  # the judge's own LLM is slow on CPU; its tests cover it

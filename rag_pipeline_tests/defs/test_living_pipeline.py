@@ -26,8 +26,8 @@ from rag_pipeline.definitions import defs
 from rag_pipeline.defs.inputs import record_observations
 from rag_pipeline.defs.partitions import model_paper_key, sync_registry_partitions
 from rag_pipeline.defs.runner import run_pipeline
-from rag_pipeline.settings import REPO_ROOT
 from rag_pipeline_tests.defs.conftest import latest_data_version
+from rag_pipeline_tests.suite_data import SUITE_DATA
 
 PAPERS = ["demo-sparse-routing", "demo-morph-tokenizer"]
 MODELS = ["lead-3", "top-chunk"]
@@ -80,7 +80,7 @@ def baseline(tmp_path_factory):
     private data/ copy; the judge is off (its model is slow on CPU; its own tests cover it)."""
     root = tmp_path_factory.mktemp("living")
     data, state = root / "data", root / "state"
-    shutil.copytree(REPO_ROOT / "data", data)
+    shutil.copytree(SUITE_DATA, data)
     _keep(data / "papers.yaml", "papers", "id", PAPERS)
     _keep(data / "models.yaml", "models", "name", MODELS + ["qwen2.5-coder-0.5b"])  # the judge model stays registered
     _edit_yaml(data / "pipeline.yaml", lambda config: config["judge"].update(enabled=False))

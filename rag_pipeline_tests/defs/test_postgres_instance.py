@@ -19,7 +19,7 @@ import yaml
 from rag_pipeline import cli
 from rag_pipeline.defs.instance import POSTGRES_URL_ENV, InstanceConfigError, validate_instance_yaml
 from rag_pipeline.defs.runner import INSTANCE_CONFIG, configure_storage, get_instance, instance_home
-from rag_pipeline.settings import REPO_ROOT
+from rag_pipeline_tests.suite_data import SUITE_DATA
 
 
 @pytest.fixture()
@@ -117,7 +117,7 @@ def _small_data(root, judge_url: str):
     from rag_pipeline_tests.defs.test_living_pipeline import _edit_yaml, _keep
 
     data = root / "data"
-    shutil.copytree(REPO_ROOT / "data", data)
+    shutil.copytree(SUITE_DATA, data)
     # The recorded study needs all its papers registered (none of them is ingested); one demo paper.
     _edit_yaml(data / "papers.yaml", lambda registry: registry.update(papers=[
         paper for paper in registry["papers"] if paper["collection"] != "demo" or paper["id"] == PAPER]))

