@@ -22,7 +22,19 @@ def nightly_retry() -> dg.AutomationCondition:
     ).with_label("nightly_retry")
 
 
-def on_input_change(all_inputs_required: bool = True) -> dg.AutomationCondition:
+def dep_requested_for_the_same_run() -> dg.AutomationCondition:
+    """True when a dependency is requested in this tick in a way that puts it in the same run.
+
+    The generation and evaluation assets materialize a range of partitions in one run (a single-run
+    backfill), reporting one materialization per partition and no step output; Dagster skips every
+    step downstream of them *in that run*. (Dagster's ``will_be_requested`` counts only requests
+    that can share the run; a dependency with other partitions runs first in the same backfill.)
+    """
+    return dg.AutomationCondition.any_deps_match(dg.AutomationCondition.will_be_requested()).with_label(
+        "dep_requested_for_the_same_run")
+
+
+def on_input_change(all_inputs_required: bool = True, own_run_after_deps: bool = False) -> dg.AutomationCondition:
     """Run when a partition is newly missing, an input's *data version* changed, or the code changed;
     and, after the nightly tick, when its last run failed (``nightly_retry``).
 
@@ -31,6 +43,9 @@ def on_input_change(all_inputs_required: bool = True) -> dg.AutomationCondition:
     `all_inputs_required=False` is for assets that read whatever their many inputs hold (the judge
     over all models of a paper, the leaderboard): offline, most model × paper partitions never
     exist, and waiting for all of them would block these assets for good.
+    `own_run_after_deps=True` is for an asset with the partitions of a single-run backfill asset it
+    reads: it is requested in a later tick, in its own run, once that dependency is written (the
+    trigger is kept until then by ``since_last_handled``).
     """
     became_stale = (
         dg.AutomationCondition.newly_missing()
@@ -40,6 +55,8 @@ def on_input_change(all_inputs_required: bool = True) -> dg.AutomationCondition:
     ready = ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress()
     if all_inputs_required:
         ready = ready & ~dg.AutomationCondition.any_deps_missing() & ~blocking_check_failed_upstream()
+    if own_run_after_deps:
+        ready = ready & ~dep_requested_for_the_same_run()
     label = "on_input_change" if all_inputs_required else "on_any_input_change"
     return ((became_stale | nightly_retry()) & ready).with_label(label)
 

@@ -34,6 +34,40 @@ def test_new_model_is_requested_alone(pipeline, data_copy):
     instance.delete_dynamic_partition("models", "lead-2")  # the session instance is shared
 
 
+def test_a_new_models_metrics_get_their_own_run_after_its_generations(data_copy):
+    """Generation materializes a range of partitions in one run without a step output, so a metrics
+    step in that run would be skipped (and nothing requests it again): the metrics are requested in
+    a later tick, once the new model's summaries and answers are written."""
+    papers = demo_paper_ids()
+    with dg.instance_for_test() as instance:  # the upstream partitions are reported, not computed
+        sync_registry_partitions(instance)
+        record_observations(instance)
+        for asset in ("paper_pdf", "paper_markdown", "paper_text", "paper_chunks", "paper_index", "retrievals"):
+            for paper in papers:
+                instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition=paper))
+        baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        registry = yaml.safe_load((data_copy / "models.yaml").read_text())
+        lead = next(m for m in registry["models"] if m["name"] == "lead-3")
+        registry["models"].append({**lead, "name": "lead-1", "extractive": {**lead.get("extractive", {}), "sentences": 1}})
+        (data_copy / "models.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True))
+        sync_registry_partitions(instance)
+        record_observations(instance)
+        new_keys = {f"lead-1|{paper}" for paper in papers}
+
+        requested = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+        assert _requested(requested, "summaries") & new_keys == new_keys
+        assert _requested(requested, "generation_metrics") & new_keys == set()
+
+        waiting = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=requested.cursor)
+        assert _requested(waiting, "generation_metrics") & new_keys == set()  # nothing written yet
+
+        for asset in ("summaries", "answers"):  # what the generation run reports, one per partition
+            for key in sorted(new_keys):
+                instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition=key))
+        written = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=waiting.cursor)
+        assert _requested(written, "generation_metrics") & new_keys == new_keys
+
+
 def test_new_generations_trigger_the_judge_and_leaderboard(pipeline):
     """The judge and the leaderboard read whatever exists: missing model × paper partitions
     (most of them, offline) must not block them."""

@@ -55,13 +55,36 @@ def _settled(instance: dg.DagsterInstance, since: float) -> bool:
     return any(r.timestamp > last_judged for r in instance.fetch_materializations(dg.AssetKey("leaderboard"), limit=5).records)
 
 
-def _wait_for(condition, what: str, log: Path, timeout_s: float = WAIT_S) -> None:
+def _runs_digest(instance: dg.DagsterInstance) -> str:
+    """Each run's status, assets and skipped or failed steps: what a timeout alone does not say."""
+    lines = []
+    for record in instance.get_run_records(limit=30):
+        run = record.dagster_run
+        assets = sorted(key.to_user_string() for key in run.asset_selection or ())
+        problems = [f"{event.dagster_event.event_type_value} {event.step_key}"
+                    for event in instance.all_logs(run.run_id)
+                    if event.dagster_event and event.dagster_event.event_type_value in ("STEP_SKIPPED", "STEP_FAILURE")]
+        lines.append(f"{run.run_id[:8]} {run.status.value} {assets} {problems}")
+    return "\n".join(lines)
+
+
+def _skipped_asset_steps_since(instance: dg.DagsterInstance, since: float) -> set[str]:
+    """Asset steps Dagster skipped in runs created after ``since`` (an asset downstream of a
+    single-run backfill asset in the same run is skipped, and nothing requests it again)."""
+    assets = {key.to_user_string() for key in instance.get_asset_keys()}
+    return {event.step_key for record in instance.get_run_records() if record.create_timestamp.timestamp() > since
+            for event in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_SKIPPED)
+            if event.step_key in assets}
+
+
+def _wait_for(condition, what: str, log: Path, instance: dg.DagsterInstance, timeout_s: float = WAIT_S) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(5)
-    raise AssertionError(f"{what} did not happen within {timeout_s} s; daemon log:\n{log.read_text()[-4000:]}")
+    raise AssertionError(f"{what} did not happen within {timeout_s} s; runs, newest first:\n{_runs_digest(instance)}"
+                         f"\ndaemon log:\n{log.read_text()[-4000:]}")
 
 
 @pytest.fixture()
@@ -112,10 +135,11 @@ def test_a_registered_model_is_evaluated_on_its_own_and_a_removed_one_retires(da
     _write_registries(data, ["top-chunk", "lead-3", "qwen2.5-coder-0.5b", "lead-2"])
 
     _wait_for(lambda: lead_2 <= _materialized_since(instance, "generation_metrics", registered),
-              "the new model's metrics", log)
-    _wait_for(lambda: _settled(instance, registered), "the judge and then the leaderboard", log)
+              "the new model's metrics", log, instance)
+    _wait_for(lambda: _settled(instance, registered), "the judge and then the leaderboard", log, instance)
     for asset in ("summaries", "answers", "generation_metrics"):
         assert _materialized_since(instance, asset, registered) == lead_2, asset  # exactly its partitions
+    assert _skipped_asset_steps_since(instance, registered) == set(), _runs_digest(instance)
     assert _materialized_since(instance, "judgments", registered) == set(PAPERS)
     for asset in INGEST:
         assert _materialized_since(instance, asset, registered) == set(), asset  # no ingest step ran
@@ -124,7 +148,7 @@ def test_a_registered_model_is_evaluated_on_its_own_and_a_removed_one_retires(da
 
     removed = time.time()
     _write_registries(data, ["top-chunk", "lead-3", "qwen2.5-coder-0.5b"])
-    _wait_for(lambda: _settled(instance, removed), "the judge and the leaderboard after retirement", log)
+    _wait_for(lambda: _settled(instance, removed), "the judge and the leaderboard after retirement", log, instance)
     assert _materialized_since(instance, "judgments", removed) == set(PAPERS)
     assert "lead-2" not in set(store.read_frame("leaderboard", name="summary")["model"])
     retired = store.read_frame("leaderboard", name="retired")

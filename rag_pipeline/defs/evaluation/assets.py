@@ -28,7 +28,7 @@ from rag_pipeline.stages.evaluation import (
     backfill_policy=dg.BackfillPolicy.single_run(),
     output_required=False,  # a backfill reports one materialization per partition (materialize_each)
     code_version="1",
-    automation_condition=on_input_change(),
+    automation_condition=on_input_change(own_run_after_deps=True),  # not in the generation's run
 )
 def generation_metrics(context: dg.AssetExecutionContext, state: StateResource, cosine_embedder: EmbedderResource):
     """One row per generation × metric (BLEU, ROUGE, chrF, cosine, length, language, latency) with its signature."""
