@@ -2,7 +2,8 @@
 work downstream of a failed blocking check from starting in a later run.
 
 A check runs once per run, so it covers every partition the run materialized: one for an ordinary
-run, a whole range for a single-run backfill. The partitioned checks (``partitions_def`` set) record
+run, a whole range for a single-run backfill. (A `materialize_each` asset yields no step output in a
+range run, so Dagster skips its checks there; they run with its single-partition runs.) The partitioned checks (``partitions_def`` set) record
 their result against the run's partition, so the UI shows it per paper or per model × paper. The
 checks themselves live with their domain (``defs/ingest/checks.py``, ``defs/evaluation/checks.py``).
 
