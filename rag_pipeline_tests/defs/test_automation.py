@@ -13,16 +13,31 @@ def _requested(result, asset):
     return {str(k) for k in result.get_requested_partitions(dg.AssetKey(asset))} if result.get_num_requested(dg.AssetKey(asset)) else set()
 
 
+def _register_lead_model(data_dir, name: str, sentences: int) -> None:
+    """Append a lead-N extractive model (a copy of lead-3's entry) to data_dir's registry."""
+    registry = yaml.safe_load((data_dir / "models.yaml").read_text())
+    lead = next(m for m in registry["models"] if m["name"] == "lead-3")
+    registry["models"].append({**lead, "name": name, "extractive": {**lead.get("extractive", {}), "sentences": sentences}})
+    (data_dir / "models.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True))
+
+
+def _report_ingested(instance: dg.DagsterInstance, papers: list[str]) -> None:
+    """Registry partitions synced, inputs observed, and the papers' ingestion reported as
+    materialized (runless): the state generation starts from, without computing it."""
+    sync_registry_partitions(instance)
+    record_observations(instance)
+    for asset in ("paper_pdf", "paper_markdown", "paper_text", "paper_chunks", "paper_index", "retrievals"):
+        for paper in papers:
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition=paper))
+
+
 def test_new_model_is_requested_alone(pipeline, data_copy):
 
     instance, _, _ = pipeline
     sync_registry_partitions(instance)
     record_observations(instance)
     baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
-    registry = yaml.safe_load((data_copy / "models.yaml").read_text())
-    lead = next(m for m in registry["models"] if m["name"] == "lead-3")
-    registry["models"].append({**lead, "name": "lead-2", "extractive": {**lead.get("extractive", {}), "sentences": 2}})
-    (data_copy / "models.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True))
+    _register_lead_model(data_copy, "lead-2", 2)
     assert sync_registry_partitions(instance)["models"]["added"] == ["lead-2"]
     record_observations(instance)  # as the registry sensor does in the same tick
 
@@ -40,16 +55,9 @@ def test_a_new_models_metrics_get_their_own_run_after_its_generations(data_copy)
     a later tick, once the new model's summaries and answers are written."""
     papers = demo_paper_ids()
     with dg.instance_for_test() as instance:  # the upstream partitions are reported, not computed
-        sync_registry_partitions(instance)
-        record_observations(instance)
-        for asset in ("paper_pdf", "paper_markdown", "paper_text", "paper_chunks", "paper_index", "retrievals"):
-            for paper in papers:
-                instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition=paper))
+        _report_ingested(instance, papers)
         baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
-        registry = yaml.safe_load((data_copy / "models.yaml").read_text())
-        lead = next(m for m in registry["models"] if m["name"] == "lead-3")
-        registry["models"].append({**lead, "name": "lead-1", "extractive": {**lead.get("extractive", {}), "sentences": 1}})
-        (data_copy / "models.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True))
+        _register_lead_model(data_copy, "lead-1", 1)
         sync_registry_partitions(instance)
         record_observations(instance)
         new_keys = {f"lead-1|{paper}" for paper in papers}
@@ -74,18 +82,11 @@ def test_partitions_missing_at_the_first_evaluation_are_not_started(data_copy):
     registered after that first evaluation is newly missing and requested."""
     papers = demo_paper_ids()
     with dg.instance_for_test() as instance:
-        sync_registry_partitions(instance)
-        record_observations(instance)
-        for asset in ("paper_pdf", "paper_markdown", "paper_text", "paper_chunks", "paper_index", "retrievals"):
-            for paper in papers:
-                instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition=paper))
+        _report_ingested(instance, papers)
         first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         assert _requested(first, "summaries") == set()  # every registered model is missing here
 
-        registry = yaml.safe_load((data_copy / "models.yaml").read_text())
-        lead = next(m for m in registry["models"] if m["name"] == "lead-3")
-        registry["models"].append({**lead, "name": "lead-1", "extractive": {**lead.get("extractive", {}), "sentences": 1}})
-        (data_copy / "models.yaml").write_text(yaml.safe_dump(registry, allow_unicode=True))
+        _register_lead_model(data_copy, "lead-1", 1)
         sync_registry_partitions(instance)
         record_observations(instance)
         later = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
