@@ -6,7 +6,6 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 PIP_VERSION ?= 26.3
 PIP_TOOLS_VERSION ?= 7.6.2
@@ -26,7 +25,10 @@ TORCH_CPU ?= torch==$(TORCH_VERSION)
 # processing and 1.2x faster batched decoding than AVX2, benchmarks/README.md). A CMAKE_ARGS of your own (e.g.
 # -DGGML_CUDA=on) wins and gets its own folder.
 CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
-has_cpu = $(and $(foreach flag,$(1),$(filter $(flag),$(CPU_FLAGS))))
+# "yes" when the CPU has every flag in $(1), else empty. (An earlier $(and $(foreach ...)) was true for
+# any one flag, and even for none: the blanks between empty matches count as text. It built AVX-512
+# into the wheel on an AMD EPYC without it, and llama.cpp died with "Illegal instruction".)
+has_cpu = $(if $(filter-out $(CPU_FLAGS),$(1)),,yes)
 LLAMA_X86_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
 	$(if $(call has_cpu,avx_vnni),-DGGML_AVX_VNNI=ON) \
 	$(if $(call has_cpu,avx512f avx512cd avx512vl avx512dq avx512bw),-DGGML_AVX512=ON \
@@ -35,14 +37,17 @@ LLAMA_X86_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -
 LLAMA_CMAKE_ARGS ?= $(strip $(if $(filter x86_64,$(shell uname -m)),$(LLAMA_X86_ARGS)) -DLLAVA_BUILD=OFF)
 LLAMA_BUILD_ARGS := $(or $(CMAKE_ARGS),$(LLAMA_CMAKE_ARGS))
 LLAMA_VERSION := $(shell sed -n 's/^llama-cpp-python==//p' $(LOCK))
-LLAMA_WHEELS ?= $(HOME)/.cache/rag_pipeline/llama-cpp-wheels/$(shell printf '%s %s' '$(LLAMA_VERSION)' '$(LLAMA_BUILD_ARGS)' | sha256sum | cut -c1-16)
+LLAMA_BUILD_KEY := $(shell printf '%s %s' '$(LLAMA_VERSION)' '$(LLAMA_BUILD_ARGS)' | sha256sum | cut -c1-16)
+LLAMA_WHEELS ?= $(HOME)/.cache/rag_pipeline/llama-cpp-wheels/$(LLAMA_BUILD_KEY)
+# The stamp names the llama.cpp build, so a change of flags (another CPU, your CMAKE_ARGS) reinstalls it.
+STAMP := $(VENV)/.installed-$(LLAMA_BUILD_KEY)
 
 export RAG_PIPELINE_HOME ?= $(CURDIR)/.rag_state
 export DAGSTER_HOME ?= $(RAG_PIPELINE_HOME)/dagster
 export ANONYMIZED_TELEMETRY ?= False
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv lock test test-fast demo ui corpus bench gpu-check lint clean-state instance
+.PHONY: venv llama-args lock test test-fast demo ui corpus bench gpu-check lint clean-state instance
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,7 +55,9 @@ $(STAMP): pyproject.toml $(LOCK)
 	if ! command -v nvidia-smi >/dev/null 2>&1; then $(PY) -m pip install -q -c $(LOCK) "$(TORCH_CPU)"; fi
 	ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { echo "compiling llama-cpp-python $(LLAMA_VERSION) once for this machine ($(LLAMA_BUILD_ARGS)), about 5 minutes"; \
 		CMAKE_ARGS="$(LLAMA_BUILD_ARGS)" $(PY) -m pip wheel -q --no-deps --no-cache-dir -w $(LLAMA_WHEELS) "llama-cpp-python==$(LLAMA_VERSION)"; }
+	$(PY) -m pip install -q --no-deps --force-reinstall --no-index --find-links $(LLAMA_WHEELS) "llama-cpp-python==$(LLAMA_VERSION)"
 	$(PY) -m pip install -q -c $(LOCK) --find-links $(LLAMA_WHEELS) -e '.[dev]'
+	rm -f $(VENV)/.installed*
 	touch $(STAMP)
 
 # Regenerate the lock on purpose (after a bump in pyproject.toml or lock-pins.txt), then `make test`.
@@ -63,6 +70,10 @@ lock:
 	sed -i 's/^torch==\([^+ ]*\)+cpu/torch==\1/' $(LOCK)
 
 venv: $(STAMP)
+
+# The llama.cpp build arguments this machine gets (rag_pipeline_tests/test_makefile.py reads them).
+llama-args:
+	@echo $(LLAMA_BUILD_ARGS)
 
 instance: $(STAMP)
 	$(PY) -m rag_pipeline.cli init
