@@ -3,6 +3,7 @@ compiled in (the wheel would die with "Illegal instruction" on its first model l
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 
@@ -17,8 +18,9 @@ AVX512_BASE = "avx512f avx512cd avx512vl avx512dq avx512bw"
 
 def _build_args(cpu_flags: str) -> set[str]:
     """The -D arguments `make llama-args` prints for a /proc/cpuinfo "flags" line."""
+    env = {name: value for name, value in os.environ.items() if name not in ("CMAKE_ARGS", "LLAMA_CMAKE_ARGS")}
     out = subprocess.run(["make", "-s", "--no-print-directory", "llama-args", f"CPU_FLAGS=flags : {cpu_flags}"],
-                         cwd=REPO_ROOT, capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"})
+                         cwd=REPO_ROOT, capture_output=True, text=True, check=True, env=env)
     return set(out.stdout.split())
 
 
